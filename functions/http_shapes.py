@@ -14,7 +14,9 @@ from shared_code.voice_webhooks import TwimlResult
 
 def twiml(result: TwimlResult) -> func.HttpResponse:
     # Never text/plain: Twilio would text a plain body back to the customer.
-    return func.HttpResponse(result.body, status_code=result.status_code, mimetype="application/xml")
+    return func.HttpResponse(
+        result.body, status_code=result.status_code, mimetype="application/xml"
+    )
 
 
 def json_response(status: int, payload: dict[str, Any]) -> func.HttpResponse:

@@ -15,7 +15,9 @@ bp = func.Blueprint()
 ANON = func.AuthLevel.ANONYMOUS
 
 
-async def _webhook(req: func.HttpRequest, handler: voice_webhooks.WebhookHandler) -> func.HttpResponse:
+async def _webhook(
+    req: func.HttpRequest, handler: voice_webhooks.WebhookHandler
+) -> func.HttpResponse:
     result = await handler(
         webhook_path(req), raw_query(req), req.get_body(), req.headers.get("X-Twilio-Signature")
     )

@@ -18,6 +18,6 @@ log = logging.getLogger(__name__)
 async def notifications(event: func.CloudEvent) -> None:
     with correlated(event.id):
         if event.type == events.CALL_MISSED:
-            await alert_missed_call(event.id, event.data)
+            await alert_missed_call(event.id, event.get_json())
         else:
             log.warning("notifications: no alert for event type %s", event.type)

@@ -1,4 +1,4 @@
-"""Redis for speed only: a dedupe pre-filter and small caches.
+"""Redis for speed only: the webhook dedupe pre-filter (more uses arrive with the responder).
 
 Every call here degrades instead of failing: when Redis is unreachable the caller gets the answer
 that keeps correctness (for dedupe, "first time seen", so the database constraint decides), and a
@@ -63,35 +63,3 @@ async def first_seen(key: str, ttl_seconds: int) -> bool:
     except (RedisError, OSError) as exc:
         _trip(exc)
         return True
-
-
-async def get(key: str) -> bytes | None:
-    client = _get_client()
-    if client is None:
-        return None
-    try:
-        value: bytes | None = await client.get(key)
-        return value
-    except (RedisError, OSError) as exc:
-        _trip(exc)
-        return None
-
-
-async def set(key: str, value: bytes, ttl_seconds: int) -> None:
-    client = _get_client()
-    if client is None:
-        return
-    try:
-        await client.set(key, value, ex=ttl_seconds)
-    except (RedisError, OSError) as exc:
-        _trip(exc)
-
-
-async def delete(key: str) -> None:
-    client = _get_client()
-    if client is None:
-        return
-    try:
-        await client.delete(key)
-    except (RedisError, OSError) as exc:
-        _trip(exc)

@@ -133,7 +133,7 @@ async def _send(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> bool:
         await conn.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
             ids,
-            f"{type(exc).__name__}: {str(exc)[:300]}",
+            _describe(exc),
         )
         return False
     await conn.execute(
@@ -142,6 +142,12 @@ async def _send(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> bool:
         ids,
     )
     return True
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    prefix = f"HTTP {status} " if status else ""
+    return f"{prefix}{type(exc).__name__}: {str(exc)[:300]}"
 
 
 async def publish_now(ids: list[uuid.UUID]) -> bool:

@@ -118,7 +118,9 @@ async def _decide_and_act(
         report.source, report.dial_status, report.duration_seconds, report.answered_by,
         verdict.missed, verdict.reason, "pending" if verdict.missed else "not_missed",
     )  # fmt: skip
-    call = await conn.fetchrow("SELECT * FROM calls WHERE call_sid = $1 FOR UPDATE", report.call_sid)
+    call = await conn.fetchrow(
+        "SELECT * FROM calls WHERE call_sid = $1 FOR UPDATE", report.call_sid
+    )
     assert call is not None
     outcome = Outcome(report.call_sid, call["text_back_status"])
     if call["text_back_status"] not in ("pending", "held"):
@@ -146,7 +148,9 @@ async def _decide_and_act(
     if call["text_back_status"] == "pending" and status not in _NO_ALERT:
         outcome.event_ids.append(
             await events.record_event(
-                conn, events.CALL_MISSED, SOURCE,
+                conn,
+                events.CALL_MISSED,
+                SOURCE,
                 {
                     "business_id": str(business.id),
                     "call_sid": report.call_sid,
@@ -157,8 +161,9 @@ async def _decide_and_act(
                     "hold_until": hold_until.isoformat() if hold_until else None,
                     "received_at": call["received_at"].isoformat(),
                 },
-                fact=(report.call_sid,), subject=f"businesses/{business.id}/calls/{report.call_sid}",
-            )  # fmt: skip
+                fact=(report.call_sid,),
+                subject=f"businesses/{business.id}/calls/{report.call_sid}",
+            )
         )
     return outcome
 
@@ -212,11 +217,16 @@ async def _suppression(
     return "pending", None
 
 
+def _cooldown_seconds() -> float:
+    return get_settings().text_back_cooldown_hours * 3600
+
+
 async def _cooldown_free(conn: asyncpg.Connection, business: Business, caller: str) -> bool:
     free = await conn.fetchval(
-        "SELECT last_text_back_at IS NULL OR last_text_back_at <= now() - make_interval(hours => $3)"
+        "SELECT last_text_back_at IS NULL"
+        "    OR last_text_back_at <= now() - make_interval(secs => $3)"
         " FROM contacts WHERE business_id = $1 AND phone = $2",
-        business.id, caller, get_settings().text_back_cooldown_hours,
+        business.id, caller, _cooldown_seconds(),
     )  # fmt: skip
     return bool(free)
 
@@ -227,13 +237,14 @@ async def _send_text_back(
     claimed = await conn.fetchval(
         "UPDATE contacts SET last_text_back_at = now() WHERE business_id = $1 AND phone = $2"
         " AND (last_text_back_at IS NULL"
-        "      OR last_text_back_at <= now() - make_interval(hours => $3)) RETURNING 1",
-        business.id, caller, get_settings().text_back_cooldown_hours,
+        "      OR last_text_back_at <= now() - make_interval(secs => $3)) RETURNING 1",
+        business.id, caller, _cooldown_seconds(),
     )  # fmt: skip
     if not claimed:
         return "suppressed_cooldown"
     conversation_id = await conn.fetchval(
-        "INSERT INTO conversations (business_id, customer_phone, origin_call_sid) VALUES ($1, $2, $3)"
+        "INSERT INTO conversations (business_id, customer_phone, origin_call_sid)"
+        " VALUES ($1, $2, $3)"
         " ON CONFLICT (business_id, customer_phone) WHERE status = 'open' DO NOTHING RETURNING id",
         business.id, caller, call_sid,
     )  # fmt: skip
@@ -259,7 +270,9 @@ async def _send_text_back(
     )  # fmt: skip
     outcome.event_ids.append(
         await events.record_event(
-            conn, events.MESSAGE_SENT, SOURCE,
+            conn,
+            events.MESSAGE_SENT,
+            SOURCE,
             {
                 "business_id": str(business.id),
                 "conversation_id": str(conversation_id),
@@ -270,8 +283,9 @@ async def _send_text_back(
                 "segments": segments.segments,
                 "encoding": segments.encoding,
             },
-            fact=(sent.sid,), subject=f"businesses/{business.id}/conversations/{conversation_id}",
-        )  # fmt: skip
+            fact=(sent.sid,),
+            subject=f"businesses/{business.id}/conversations/{conversation_id}",
+        )
     )
     return "sent"
 

@@ -67,7 +67,8 @@ async def alert_missed_call(event_id: str, data: dict[str, Any]) -> str:
             return "duplicate"
         sent = await send_sms(business.owner_phone, business.phone_number, body, "/api/sms/status")
         await conn.execute(
-            "UPDATE notifications_sent SET message_sid = $2 WHERE event_id = $1 AND kind = 'missed_call'",
+            "UPDATE notifications_sent SET message_sid = $2"
+            " WHERE event_id = $1 AND kind = 'missed_call'",
             uuid.UUID(event_id),
             sent.sid,
         )

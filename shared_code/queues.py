@@ -7,6 +7,7 @@ client per queue per process: creating clients per request would cost a TLS/HTTP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -49,10 +50,8 @@ async def get_queue(name: str) -> QueueClient:
             message_encode_policy=TextBase64EncodePolicy(),
             message_decode_policy=TextBase64DecodePolicy(),
         )
-        try:
+        with contextlib.suppress(ResourceExistsError):
             await client.create_queue()
-        except ResourceExistsError:
-            pass
         _clients[name] = client
     return client
 

@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr = Field(default=SecretStr(""), alias="ADMIN_API_KEY")
 
     # Behaviour knobs
-    default_ring_timeout_seconds: int = Field(default=20, ge=5, le=600, alias="RING_TIMEOUT_SECONDS")
+    default_ring_timeout_seconds: int = Field(
+        default=20, ge=5, le=600, alias="RING_TIMEOUT_SECONDS"
+    )
     min_answered_seconds: int = Field(default=8, ge=0, alias="MIN_ANSWERED_SECONDS")
     text_back_cooldown_hours: float = Field(default=24, ge=0, alias="TEXT_BACK_COOLDOWN_HOURS")
     quiet_hours_start: time = Field(default=time(21, 0), alias="QUIET_HOURS_START")

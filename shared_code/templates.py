@@ -39,9 +39,14 @@ def check_template(name: str, text: str) -> None:
     if not text.strip() or len(text) > 640:
         raise TemplateError(f"template {name!r} must be 1-640 characters")
     try:
-        used = {field for _, field, _, _ in Formatter().parse(text) if field is not None}
+        parsed = [(f, spec, conv) for _, f, spec, conv in Formatter().parse(text) if f is not None]
     except ValueError as exc:
         raise TemplateError(f"template {name!r}: {exc}") from exc
+    # Plain {field} only: a format spec or conversion ("{x:{y}}", "{x:d}", "{x!z}") would pass
+    # the field check here and then fail (or balloon) when rendered for a customer.
+    if any(spec or conv for _, spec, conv in parsed):
+        raise TemplateError(f"template {name!r}: use plain {{field}} merge fields only")
+    used = {f for f, _, _ in parsed}
     unknown = sorted(f for f in used if f not in FIELDS[name])
     if unknown:
         raise TemplateError(

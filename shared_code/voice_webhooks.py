@@ -66,9 +66,7 @@ async def _enqueue_once(report: CallReport, stage: str) -> None:
 
 def _missed_greeting(business_name: str, overrides: dict[str, str]) -> str:
     response = VoiceResponse()
-    response.say(
-        templates.render("missed_call_greeting", overrides, business_name=business_name)
-    )
+    response.say(templates.render("missed_call_greeting", overrides, business_name=business_name))
     response.hangup()
     return str(response.to_xml())
 
@@ -115,9 +113,7 @@ async def incoming(path: str, raw_query: str, body: bytes, signature: str | None
     return TwimlResult(200, str(response.to_xml()))
 
 
-async def dial_status(
-    path: str, raw_query: str, body: bytes, signature: str | None
-) -> TwimlResult:
+async def dial_status(path: str, raw_query: str, body: bytes, signature: str | None) -> TwimlResult:
     """The `<Dial action>`: queue the outcome; a miss gets the apology, anything else hangs up."""
     params = _verified(path, raw_query, body, signature)
     if params is None:
@@ -142,9 +138,7 @@ async def dial_status(
     return TwimlResult(200, str(response.to_xml()))
 
 
-async def call_status(
-    path: str, raw_query: str, body: bytes, signature: str | None
-) -> TwimlResult:
+async def call_status(path: str, raw_query: str, body: bytes, signature: str | None) -> TwimlResult:
     """Status callback for numbers that ring without forwarding: queue final statuses only."""
     params = _verified(path, raw_query, body, signature)
     if params is None:

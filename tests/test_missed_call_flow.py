@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from shared_code import events
 from tests.helpers import (
     call_sid,
@@ -41,7 +39,9 @@ async def test_no_answer_texts_the_caller_back_once_and_opens_a_conversation(sta
 
     pool = await get_pool()
     call = await pool.fetchrow("SELECT * FROM calls WHERE call_sid = $1", sid)
-    assert call["text_back_status"] == "sent" and call["missed"] and call["miss_reason"] == "no-answer"
+    assert (
+        call["text_back_status"] == "sent" and call["missed"] and call["miss_reason"] == "no-answer"
+    )
     conversation = await pool.fetchrow(
         "SELECT * FROM conversations WHERE id = $1", call["conversation_id"]
     )

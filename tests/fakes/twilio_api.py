@@ -70,9 +70,7 @@ class FakeTwilio:
 
     async def start(self, port: int) -> None:
         app = web.Application()
-        app.router.add_post(
-            "/2010-04-01/Accounts/{account}/Messages.json", self._create_message
-        )
+        app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._create_message)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()

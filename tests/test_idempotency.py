@@ -1,0 +1,129 @@
+"""The same call delivered many times gives exactly one text-back and one owner alert,
+whether Twilio retries the webhook, the queue redelivers, or Event Grid repeats the event,
+and whether or not Redis is up."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared_code import events
+from shared_code.db import get_pool
+from tests.helpers import (
+    call_sid,
+    create_business,
+    deliver_events,
+    dial_status_params,
+    drain_calls_queue,
+    post,
+    queued,
+    twilio_request,
+)
+
+CALLER = "+13125550123"
+
+
+async def _webhook(business, sid: str):
+    params = dial_status_params(sid, CALLER, business.phone_number, "no-answer")
+    response = await post("voice_dial_status", twilio_request("/api/voice/dial-status", params))
+    assert response.status_code == 200
+    return response
+
+
+async def _assert_exactly_one_text_and_alert(stack, business, sid: str) -> None:
+    await drain_calls_queue()
+    # Event Grid may deliver each published event several times, concurrently.
+    await deliver_events("notifications", stack.topic.of_type(events.CALL_MISSED), times=10)
+    assert len(stack.twilio.to(CALLER)) == 1
+    alerts = stack.twilio.to(business.owner_phone)
+    assert len(alerts) == 1 and CALLER in alerts[0]["Body"]
+    pool = await get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM calls WHERE call_sid = $1", sid) == 1
+    assert await pool.fetchval("SELECT count(*) FROM conversations") == 1
+    assert await pool.fetchval("SELECT count(*) FROM messages") == 1
+    assert await pool.fetchval("SELECT count(*) FROM notifications_sent") == 1
+
+
+async def test_ten_sequential_webhooks_for_one_call(stack):
+    business, _ = await create_business()
+    sid = call_sid()
+    for _ in range(10):
+        await _webhook(business, sid)
+    assert len(await queued()) == 1  # Redis filtered the retries before the queue
+    await _assert_exactly_one_text_and_alert(stack, business, sid)
+
+
+async def test_ten_concurrent_webhooks_for_one_call(stack):
+    business, _ = await create_business()
+    sid = call_sid()
+    await asyncio.gather(*(_webhook(business, sid) for _ in range(10)))
+    await _assert_exactly_one_text_and_alert(stack, business, sid)
+
+
+async def test_ten_concurrent_webhooks_with_redis_stopped(stack):
+    business, _ = await create_business()
+    sid = call_sid()
+    stack.stop_redis()
+    await asyncio.gather(*(_webhook(business, sid) for _ in range(10)))
+    assert len(await queued()) == 10  # no pre-filter: the database must dedupe alone
+    await _assert_exactly_one_text_and_alert(stack, business, sid)
+
+
+async def test_ten_sequential_webhooks_with_redis_stopped(stack):
+    business, _ = await create_business()
+    sid = call_sid()
+    stack.stop_redis()
+    for _ in range(10):
+        await _webhook(business, sid)
+    await _assert_exactly_one_text_and_alert(stack, business, sid)
+
+
+async def test_queue_redelivering_one_report_ten_times_concurrently(stack):
+    from shared_code.missed_calls import CallReport, handle_call_report
+
+    business, _ = await create_business()
+    payload = CallReport(
+        call_sid(), CALLER, business.phone_number, "dial-status", "busy"
+    ).to_payload()
+    outcomes = await asyncio.gather(*(handle_call_report(payload) for _ in range(10)))
+    assert sorted(o.status for o in outcomes).count("sent") == 1
+    assert len(stack.twilio.to(CALLER)) == 1
+    assert len(stack.topic.of_type(events.CALL_MISSED)) == 1
+
+
+async def test_failed_send_rolls_back_and_the_retry_texts_once(stack):
+    from shared_code.missed_calls import CallReport, handle_call_report
+
+    business, _ = await create_business()
+    payload = CallReport(
+        call_sid(), CALLER, business.phone_number, "dial-status", "busy"
+    ).to_payload()
+    stack.twilio.fail_next = 1
+    try:
+        await handle_call_report(payload)
+        raise AssertionError("a failed Twilio send must raise so the queue retries")
+    except Exception as exc:
+        assert "injected failure" in str(exc) or "500" in str(exc)
+    pool = await get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM calls") == 0
+    assert await pool.fetchval("SELECT count(*) FROM conversations") == 0
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert (await handle_call_report(payload)).status == "sent"
+    assert len(stack.twilio.to(CALLER)) == 1
+
+
+async def test_failed_owner_alert_is_retried_by_the_next_delivery(stack):
+    business, _ = await create_business()
+    await _webhook(business, call_sid())
+    await drain_calls_queue()
+    event = stack.topic.of_type(events.CALL_MISSED)
+    stack.twilio.fail_next = 1
+    try:
+        await deliver_events("notifications", event)
+        raise AssertionError("a failed alert must raise so Event Grid retries")
+    except AssertionError:
+        raise
+    except Exception:
+        pass
+    assert stack.twilio.to(business.owner_phone) == []
+    await deliver_events("notifications", event, times=3)
+    assert len(stack.twilio.to(business.owner_phone)) == 1
