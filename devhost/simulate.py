@@ -1,0 +1,278 @@
+"""Play Twilio against the local host: a caller whose call is missed, or an inbound text.
+
+Every webhook is signed exactly as Twilio signs it (HMAC over PUBLIC_BASE_URL + path + query and
+the sorted form parameters, with TWILIO_AUTH_TOKEN), so the app's signature check runs for real
+locally. The request itself goes to `--host`, which may differ from the public URL, just as it
+does behind Azure's front ends. After the webhooks, the simulator shows what the app "texted"
+through the local SMS sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+
+OUTCOMES = ("no-answer", "busy", "failed", "canceled", "completed", "voicemail")
+DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
+# 555-01XX numbers are reserved for fiction yet valid to `phonenumbers` (555-1234 style is not).
+DEMO_CALLER = "+14155550100"
+DEMO_BUSINESS = "+12125550143"
+DEMO_OWNER = "+12125550199"
+
+Printer = Callable[[str], None]
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass
+class Twilio:
+    """Signs and sends webhooks as Twilio would."""
+
+    host: str
+    public_base_url: str
+    auth_token: str
+    account_sid: str
+    session: aiohttp.ClientSession
+
+    @classmethod
+    def from_env(cls, host: str, session: aiohttp.ClientSession) -> Twilio:
+        return cls(
+            host=host.rstrip("/"),
+            public_base_url=(os.environ.get("PUBLIC_BASE_URL") or "http://localhost:7071").rstrip(
+                "/"
+            ),
+            auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
+            account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or DEFAULT_ACCOUNT_SID,
+            session=session,
+        )
+
+    def public_url(self, path_and_query: str) -> str:
+        """The URL Twilio would call (and sign): absolute URLs kept, relative ones resolved."""
+        url = urljoin(self.public_base_url + "/", path_and_query)
+        return url.split("#", 1)[0]  # "#ct=..&rc=.." fragments tune retries; never signed or sent
+
+    def signature(self, url: str, params: dict[str, str]) -> str:
+        return str(RequestValidator(self.auth_token).compute_signature(url, params))
+
+    async def post(self, path_and_query: str, params: dict[str, str]) -> tuple[int, str, str]:
+        """POST a signed form; returns (status, content type, body)."""
+        url = self.public_url(path_and_query)
+        parts = urlsplit(url)
+        target = self.host + parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {
+            "X-Twilio-Signature": self.signature(url, params),
+            "User-Agent": "TwilioProxy/1.1 (devhost simulator)",
+            "I-Twilio-Idempotency-Token": secrets.token_hex(16),
+        }
+        async with self.session.post(target, data=params, headers=headers) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
+
+
+def find_dial(twiml: str) -> dict[str, str] | None:
+    """Attributes of the first <Dial> in a TwiML document, or None."""
+    try:
+        root = ET.fromstring(twiml)  # noqa: S314 - our own app's TwiML, locally
+    except ET.ParseError:
+        return None
+    dial = root.find(".//Dial")
+    return dict(dial.attrib) if dial is not None else None
+
+
+def show_response(out: Printer, label: str, status: int, content_type: str, body: str) -> None:
+    out(f"── {label}: HTTP {status} ({content_type or 'no content type'})")
+    out(body.strip() or "(empty body)")
+
+
+async def sandbox_ids(
+    session: aiohttp.ClientSession, host: str, after: int = 0
+) -> list[dict[str, Any]]:
+    async with session.get(f"{host}/sandbox/messages", params={"after": str(after)}) as resp:
+        if resp.status != 200:
+            return []
+        rows = await resp.json()
+        return list(rows) if isinstance(rows, list) else []
+
+
+async def latest_sandbox_id(session: aiohttp.ClientSession, host: str) -> int:
+    rows = await sandbox_ids(session, host)
+    return max((int(r.get("id", 0)) for r in rows), default=0)
+
+
+async def watch_sandbox(
+    session: aiohttp.ClientSession, host: str, after: int, out: Printer, wait: float, expect: int
+) -> list[dict[str, Any]]:
+    """Print texts that appear in the sandbox for up to `wait` s (sooner once `expect` arrived)."""
+    out(f"── texts sent by the app (watching the sandbox for up to {wait:.0f}s)")
+    seen: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while loop.time() < deadline and len(seen) < expect:
+        for row in await sandbox_ids(session, host, after):
+            after = max(after, int(row.get("id", 0)))
+            seen.append(row)
+            out(
+                f"  to {row.get('to_number')}  from {row.get('from_number')}:\n"
+                f"    {row.get('body')}"
+            )
+        await asyncio.sleep(0.3)
+    if not seen:
+        out("  (no texts; check the host's log)")
+    return seen
+
+
+async def simulate_call(
+    host: str,
+    from_number: str,
+    to_number: str,
+    outcome: str,
+    duration: int | None = None,
+    *,
+    out: Printer = print,
+    wait: float = 10.0,
+) -> list[dict[str, Any]]:
+    """A caller rings the business and the owner's leg ends with `outcome`; returns new texts."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+    async with aiohttp.ClientSession() as session:
+        twilio = Twilio.from_env(host, session)
+        baseline = await latest_sandbox_id(session, twilio.host)
+        call_sid = new_sid("CA")
+        base = {
+            "CallSid": call_sid,
+            "AccountSid": twilio.account_sid,
+            "From": from_number,
+            "To": to_number,
+            "Caller": from_number,
+            "Called": to_number,
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
+        status, ctype, body = await twilio.post(
+            "/api/voice/incoming", {**base, "CallStatus": "ringing"}
+        )
+        show_response(out, "POST /api/voice/incoming", status, ctype, body)
+        if status != 200:
+            return []
+        dial = find_dial(body)
+        if dial is None:
+            out(
+                "── no <Dial> in the TwiML (after hours, voicemail, rejected): nothing more to play"
+            )
+        else:
+            action = dial.get("action")
+            if not action:
+                out("── <Dial> has no action URL, so Twilio would not report the outcome")
+            else:
+                params = {**base, "CallStatus": "in-progress", **dial_outcome(outcome, duration)}
+                status, ctype, body = await twilio.post(action, params)
+                show_response(
+                    out,
+                    f"POST {action} (DialCallStatus={params['DialCallStatus']})",
+                    status,
+                    ctype,
+                    body,
+                )
+        return await watch_sandbox(session, twilio.host, baseline, out, wait, expect=2)
+
+
+def dial_outcome(outcome: str, duration: int | None) -> dict[str, str]:
+    """The `<Dial action>` parameters Twilio sends for an owner leg that ended with `outcome`."""
+    params = {"DialCallSid": new_sid("CA")}
+    if outcome == "voicemail":  # the owner's carrier voicemail picked up: "completed" but a machine
+        params.update(
+            DialCallStatus="completed",
+            DialCallDuration=str(duration or 3),
+            AnsweredBy="machine_end_beep",
+        )
+        params["DialBridged"] = "true"
+    elif outcome == "completed":
+        params.update(
+            DialCallStatus="completed",
+            DialCallDuration=str(duration if duration is not None else 45),
+        )
+        params["DialBridged"] = "true"
+    else:
+        params.update(
+            DialCallStatus=outcome, DialCallDuration=str(duration or 0), DialBridged="false"
+        )
+    return params
+
+
+async def simulate_sms(
+    host: str,
+    from_number: str,
+    to_number: str,
+    body: str,
+    *,
+    out: Printer = print,
+    wait: float = 10.0,
+) -> list[dict[str, Any]]:
+    """A customer texts the business number. Returns new sandbox texts (the app's replies)."""
+    async with aiohttp.ClientSession() as session:
+        twilio = Twilio.from_env(host, session)
+        baseline = await latest_sandbox_id(session, twilio.host)
+        params = {
+            "MessageSid": new_sid("SM"),
+            "SmsSid": "",
+            "AccountSid": twilio.account_sid,
+            "From": from_number,
+            "To": to_number,
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "ApiVersion": "2010-04-01",
+        }
+        params["SmsSid"] = params["MessageSid"]
+        params["SmsMessageSid"] = params["MessageSid"]
+        status, ctype, text = await twilio.post("/api/sms/incoming", params)
+        if status == 404:
+            out("── POST /api/sms/incoming: 404, the SMS responder is not in function_app yet")
+            return []
+        show_response(out, "POST /api/sms/incoming", status, ctype, text)
+        if status != 200:
+            return []
+        return await watch_sandbox(session, twilio.host, baseline, out, wait, expect=1)
+
+
+async def register_business(
+    host: str,
+    name: str,
+    phone_number: str,
+    owner_phone: str,
+    time_zone: str,
+    *,
+    out: Printer = print,
+) -> dict[str, Any] | None:
+    """Create a business through the admin API (ADMIN_API_KEY), so simulated calls reach someone."""
+    body = {
+        "name": name,
+        "phone_number": phone_number,
+        "owner_phone": owner_phone,
+        "time_zone": time_zone,
+    }
+    headers = {"Authorization": f"Bearer {os.environ.get('ADMIN_API_KEY', '')}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{host.rstrip('/')}/api/v1/businesses", json=body, headers=headers) as resp,
+    ):
+        text = await resp.text()
+        if resp.status == 201 or resp.status == 200:
+            created: dict[str, Any] = await resp.json()
+            business = created.get("business", {})
+            out(f"── registered {business.get('name')} on {business.get('phone_number')}")
+            out(f"   business id:   {business.get('id')}")
+            out(f"   owner API key: {created.get('owner_api_key')} (shown once)")
+            return created
+        out(f"── POST /api/v1/businesses: HTTP {resp.status}\n{text}")
+        return None
