@@ -1,4 +1,4 @@
-"""Event Grid: owner alerts (a missed call so far)."""
+"""Event Grid: owner alerts (missed call, new lead, escalation)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import logging
 
 import azure.functions as func
 
-from shared_code import events
 from shared_code.observability import correlated
-from shared_code.owner_alerts import alert_missed_call
+from shared_code.owner_alerts import alert_owner
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -17,7 +16,6 @@ log = logging.getLogger(__name__)
 @bp.event_grid_trigger(arg_name="event")
 async def notifications(event: func.CloudEvent) -> None:
     with correlated(event.id):
-        if event.type == events.CALL_MISSED:
-            await alert_missed_call(event.id, event.get_json())
-        else:
+        outcome = await alert_owner(event.id, event.type, event.get_json())
+        if outcome == "not-an-alert":
             log.warning("notifications: no alert for event type %s", event.type)

@@ -63,3 +63,19 @@ async def first_seen(key: str, ttl_seconds: int) -> bool:
     except (RedisError, OSError) as exc:
         _trip(exc)
         return True
+
+
+async def incr_window(key: str, ttl_seconds: int) -> int | None:
+    """Count one use of a short window (INCR + EXPIRE); None when Redis is unavailable."""
+    client = _get_client()
+    if client is None:
+        return None
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, ttl_seconds)
+            used, _ = await pipe.execute()
+        return int(used)
+    except (RedisError, OSError) as exc:
+        _trip(exc)
+        return None

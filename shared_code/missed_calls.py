@@ -18,20 +18,17 @@ from typing import Any
 
 import asyncpg
 
-from shared_code import events, queues, templates
+from shared_code import events, outbound, queues, templates
 from shared_code.businesses import Business, business_by_number
 from shared_code.call_classification import classify
 from shared_code.db import get_pool
 from shared_code.hours import quiet_until
 from shared_code.phones import try_e164
 from shared_code.settings import get_settings
-from shared_code.sms_segments import count_segments
-from shared_code.twilio_gateway import send_sms
 
 log = logging.getLogger(__name__)
 
 SOURCE = "/nevermiss/missed_call"
-SMS_STATUS_PATH = "/api/sms/status"
 
 
 @dataclass(frozen=True)
@@ -146,6 +143,13 @@ async def _decide_and_act(
     if hold_until is not None:
         outcome.hold_seconds = _seconds_until(hold_until, now)
     if call["text_back_status"] == "pending" and status not in _NO_ALERT:
+        conversation = None
+        if caller is not None:
+            conversation = await conn.fetchrow(
+                "SELECT id, ref FROM conversations WHERE business_id = $1"
+                " AND customer_phone = $2 AND status = 'open'",
+                business.id, caller,
+            )  # fmt: skip
         outcome.event_ids.append(
             await events.record_event(
                 conn,
@@ -159,6 +163,8 @@ async def _decide_and_act(
                     "reason": call["miss_reason"],
                     "text_back_status": status,
                     "hold_until": hold_until.isoformat() if hold_until else None,
+                    "conversation_id": str(conversation["id"]) if conversation else None,
+                    "conversation_ref": conversation["ref"] if conversation else None,
                     "received_at": call["received_at"].isoformat(),
                 },
                 fact=(report.call_sid,),
@@ -257,36 +263,15 @@ async def _send_text_back(
         ),
         business.name,
     )  # fmt: skip
-    sent = await send_sms(caller, business.phone_number, text, SMS_STATUS_PATH)
-    segments = count_segments(text)
-    await conn.execute(
-        "INSERT INTO messages (conversation_id, direction, author, body, message_sid, status,"
-        " segments, encoding) VALUES ($1, 'outbound', 'system', $2, $3, $4, $5, $6)",
-        conversation_id, text, sent.sid, sent.status, segments.segments, segments.encoding,
+    sent = await outbound.send_text(
+        conn, business, to=caller, body=text, author="system", kind="text_back",
+        conversation_id=conversation_id, automated=True, source=SOURCE,
     )  # fmt: skip
     await conn.execute(
         "UPDATE calls SET conversation_id = $2, text_back_sid = $3 WHERE call_sid = $1",
         call_sid, conversation_id, sent.sid,
     )  # fmt: skip
-    outcome.event_ids.append(
-        await events.record_event(
-            conn,
-            events.MESSAGE_SENT,
-            SOURCE,
-            {
-                "business_id": str(business.id),
-                "conversation_id": str(conversation_id),
-                "message_sid": sent.sid,
-                "to": caller,
-                "from": business.phone_number,
-                "kind": "text_back",
-                "segments": segments.segments,
-                "encoding": segments.encoding,
-            },
-            fact=(sent.sid,),
-            subject=f"businesses/{business.id}/conversations/{conversation_id}",
-        )
-    )
+    outcome.event_ids.extend(sent.event_ids)
     return "sent"
 
 

@@ -2,7 +2,7 @@
 
 The `notifications_sent` row is inserted in the same transaction as the send: a concurrent
 duplicate waits on the unique key and then sees the conflict; a failed send rolls the row back so
-Event Grid's retry can try again.
+Event Grid's retry can try again. Alerts say how to answer the customer by text ("#12 ...").
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared_code import templates
-from shared_code.businesses import get_business
+from shared_code import events, outbound, templates
+from shared_code.businesses import Business, get_business
 from shared_code.db import get_pool
-from shared_code.twilio_gateway import send_sms
 
 log = logging.getLogger(__name__)
+
+SOURCE = "/nevermiss/notifications"
 
 _TEXT_BACK_NOTES = {
     "sent": "We texted them back.",
@@ -38,14 +39,11 @@ def _local_clock(value: str | None, time_zone: str) -> str:
     return local.strftime("%-I:%M %p")
 
 
-async def alert_missed_call(event_id: str, data: dict[str, Any]) -> str:
-    """Text the owner about a missed call; returns "sent", "duplicate" or why it was skipped."""
-    business = await get_business(uuid.UUID(data["business_id"]))
-    if business is None:
-        log.warning("missed-call alert %s for unknown business: skipped", event_id)
-        return "unknown-business"
-    if not business.owner_phone:
-        return "no-owner-phone"
+def reply_hint(ref: Any) -> str:
+    return f" Reply #{ref} <message> to text them." if ref else ""
+
+
+def missed_call_text(business: Business, data: dict[str, Any]) -> str:
     note = _TEXT_BACK_NOTES.get(data.get("text_back_status", ""), "")
     body = templates.render(
         "owner_missed_call_alert",
@@ -55,21 +53,59 @@ async def alert_missed_call(event_id: str, data: dict[str, Any]) -> str:
         time=_local_clock(data.get("received_at"), business.time_zone),
         text_back_note=note.format(hold=_local_clock(data.get("hold_until"), business.time_zone)),
     )
+    return body + reply_hint(data.get("conversation_ref"))
+
+
+def lead_text(business: Business, data: dict[str, Any]) -> str:
+    return (
+        f"New lead from {data.get('customer')}: {data.get('summary', '')}"
+        + reply_hint(data.get("conversation_ref"))
+    )
+
+
+def escalation_text(business: Business, data: dict[str, Any]) -> str:
+    return (
+        f"URGENT: {data.get('customer')} needs you now ({data.get('reason', 'asked for you')})."
+        f" Last text: \"{str(data.get('last_text', ''))[:120]}\""
+        + reply_hint(data.get("conversation_ref"))
+    )
+
+
+ALERTS = {
+    events.CALL_MISSED: ("missed_call", missed_call_text),
+    events.LEAD_QUALIFIED: ("lead", lead_text),
+    events.CONVERSATION_ESCALATED: ("escalation", escalation_text),
+}
+
+
+async def alert_owner(event_id: str, event_type: str, data: dict[str, Any]) -> str:
+    """Text the owner about an event; returns "sent", "duplicate" or why it was skipped."""
+    if event_type not in ALERTS:
+        return "not-an-alert"
+    kind, compose = ALERTS[event_type]
+    business = await get_business(uuid.UUID(data["business_id"]))
+    if business is None:
+        log.warning("%s alert %s for unknown business: skipped", kind, event_id)
+        return "unknown-business"
+    if not business.owner_phone:
+        return "no-owner-phone"
     pool = await get_pool()
     async with pool.acquire() as conn, conn.transaction():
         fresh = await conn.fetchval(
             "INSERT INTO notifications_sent (event_id, kind, business_id)"
-            " VALUES ($1, 'missed_call', $2) ON CONFLICT DO NOTHING RETURNING 1",
-            uuid.UUID(event_id),
-            business.id,
-        )
+            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
+            uuid.UUID(event_id), kind, business.id,
+        )  # fmt: skip
         if not fresh:
             return "duplicate"
-        sent = await send_sms(business.owner_phone, business.phone_number, body, "/api/sms/status")
+        sent = await outbound.send_text(
+            conn, business, to=business.owner_phone, body=compose(business, data),
+            author="system", kind="owner_alert", conversation_id=None, automated=False,
+            source=SOURCE,
+        )  # fmt: skip
         await conn.execute(
-            "UPDATE notifications_sent SET message_sid = $2"
-            " WHERE event_id = $1 AND kind = 'missed_call'",
-            uuid.UUID(event_id),
-            sent.sid,
-        )
+            "UPDATE notifications_sent SET message_sid = $3 WHERE event_id = $1 AND kind = $2",
+            uuid.UUID(event_id), kind, sent.sid,
+        )  # fmt: skip
+    await events.publish_now(sent.event_ids)
     return "sent"

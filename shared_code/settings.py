@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     outbox_republish_after_seconds: int = Field(
         default=30, ge=0, alias="OUTBOX_REPUBLISH_AFTER_SECONDS"
     )
+    burst_window_seconds: float = Field(default=2.0, ge=0, le=60, alias="BURST_WINDOW_SECONDS")
+    max_automated_per_hour: int = Field(default=8, ge=1, alias="MAX_AUTOMATED_PER_HOUR")
+    owner_idle_minutes: int = Field(default=30, ge=1, alias="OWNER_IDLE_MINUTES")
+    emergency_keywords: str = Field(default="", alias="EMERGENCY_KEYWORDS")
+    sms_rate_per_second: int = Field(default=1, ge=1, alias="SMS_RATE_PER_SECOND")
+    reply_lease_seconds: int = Field(default=60, ge=5, alias="REPLY_LEASE_SECONDS")
+    assistant_timeout_seconds: float = Field(
+        default=8.0, gt=0, le=60, alias="ASSISTANT_TIMEOUT_SECONDS"
+    )
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @field_validator("public_base_url", "twilio_api_base_url")

@@ -21,8 +21,8 @@ from tests.fakes.eventgrid_topic import FakeEventGridTopic
 from tests.fakes.twilio_api import FakeTwilio
 
 TABLES = (
-    "notifications_sent, outbox, messages, calls, conversations, contacts, api_keys, "
-    "businesses, sandbox_messages"
+    "notifications_sent, outbox, messages, calls, conversations, conversation_refs, contacts, "
+    "api_keys, inbound_receipts, businesses, sandbox_messages"
 )
 
 
@@ -128,6 +128,8 @@ async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
             # Quiet hours off unless a test turns them on (they depend on the wall clock).
             "QUIET_HOURS_START": "00:00",
             "QUIET_HOURS_END": "00:00",
+            "SMS_RATE_PER_SECOND": "1000",
+            "BURST_WINDOW_SECONDS": "0",
         }
     )
     reset_settings()
@@ -156,7 +158,12 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         stack.start_redis()
     pool = await db.get_pool()
     await pool.execute(f"TRUNCATE {TABLES} CASCADE")
-    for name in (queues.CALLS_QUEUE, f"{queues.CALLS_QUEUE}-poison"):
+    for name in (
+        queues.CALLS_QUEUE,
+        f"{queues.CALLS_QUEUE}-poison",
+        queues.MESSAGES_QUEUE,
+        f"{queues.MESSAGES_QUEUE}-poison",
+    ):
         await (await queues.get_queue(name)).clear_messages()
     reset_settings()
     cache.reset()

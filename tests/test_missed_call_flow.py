@@ -46,7 +46,11 @@ async def test_no_answer_texts_the_caller_back_once_and_opens_a_conversation(sta
         "SELECT * FROM conversations WHERE id = $1", call["conversation_id"]
     )
     assert conversation["status"] == "open" and conversation["customer_phone"] == CALLER
-    assert [e["type"] for e in stack.topic.received] == [events.MESSAGE_SENT, events.CALL_MISSED]
+    assert sorted(e["type"] for e in stack.topic.received) == sorted(
+        [events.MESSAGE_SENT, events.USAGE_RECORDED, events.CALL_MISSED]
+    )
+    usage = stack.topic.of_type(events.USAGE_RECORDED)[0]["data"]
+    assert usage["kind"] == "sms" and usage["segments"] == 1
     missed = stack.topic.of_type(events.CALL_MISSED)[0]
     assert missed["source"] == "/nevermiss/missed_call"
     assert missed["data"]["call_sid"] == sid and missed["data"]["text_back_status"] == "sent"

@@ -34,26 +34,30 @@ async def test_topic_down_keeps_events_then_the_timer_publishes_them_once(stack)
     # The text still went out: an Event Grid outage never blocks the customer.
     assert len(stack.twilio.to(CALLER)) == 1
     pending = await _unpublished()
-    assert [r["type"] for r in pending] == [events.CALL_MISSED, events.MESSAGE_SENT]
+    assert [r["type"] for r in pending] == [
+        events.CALL_MISSED,
+        events.MESSAGE_SENT,
+        events.USAGE_RECORDED,
+    ]
     assert all(r["attempts"] == 1 and "503" in (r["last_error"] or "") for r in pending)
     assert stack.topic.received == []
 
     timer = app_function("outbox")
     await timer(TimerRequest(past_due=False))  # still down: nothing lost, attempts counted
-    assert len(await _unpublished()) == 2
+    assert len(await _unpublished()) == 3
     assert stack.topic.received == []
 
     stack.topic.down = False
     await timer(TimerRequest(past_due=True))
     assert await _unpublished() == []
     received = stack.topic.received
-    assert sorted(e["type"] for e in received) == [events.CALL_MISSED, events.MESSAGE_SENT]
+    assert sorted(e["type"] for e in received) == [r["type"] for r in pending]
     assert {e["id"] for e in received} == {str(r["id"]) for r in pending}
     missed = stack.topic.of_type(events.CALL_MISSED)[0]
     assert missed["data"]["call_sid"] == sid and missed["specversion"] == "1.0"
 
     await timer(TimerRequest(past_due=False))  # a later run republishes nothing
-    assert len(stack.topic.received) == 2
+    assert len(stack.topic.received) == 3
 
 
 async def test_overlapping_timer_runs_publish_each_event_once(stack):
@@ -67,9 +71,9 @@ async def test_overlapping_timer_runs_publish_each_event_once(stack):
         del n
     stack.topic.down = False
     counts = await asyncio.gather(*(events.flush_outbox(batch_size=2) for _ in range(4)))
-    assert sum(counts) == 6
-    assert len(stack.topic.received) == 6
-    assert len({e["id"] for e in stack.topic.received}) == 6
+    assert sum(counts) == 9
+    assert len(stack.topic.received) == 9
+    assert len({e["id"] for e in stack.topic.received}) == 9
 
 
 async def test_event_ids_are_stable_for_the_fact_they_report(stack):
