@@ -6,6 +6,7 @@ import azure.functions as func
 
 from functions.http_shapes import api_call
 from shared_code import api
+from shared_code import api_conversations as conversations_api
 
 bp = func.Blueprint()
 ANON = func.AuthLevel.ANONYMOUS  # our own bearer keys, checked per business in shared_code.api
@@ -26,3 +27,38 @@ async def read_business(req: func.HttpRequest) -> func.HttpResponse:
 async def patch_business(req: func.HttpRequest) -> func.HttpResponse:
     business_id = req.route_params["business_id"]
     return await api_call(req, lambda who: api.patch_business(who, business_id, req.get_body()))
+
+
+@bp.route(route="v1/conversations", methods=["GET"], auth_level=ANON)
+async def list_conversations(req: func.HttpRequest) -> func.HttpResponse:
+    params = dict(req.params)
+    return await api_call(req, lambda who: conversations_api.list_conversations(who, params))
+
+
+@bp.route(route="v1/conversations/{conversation_id}", methods=["GET"], auth_level=ANON)
+async def read_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    conversation_id = req.route_params["conversation_id"]
+    return await api_call(
+        req, lambda who: conversations_api.read_conversation(who, conversation_id)
+    )
+
+
+@bp.route(route="v1/conversations/{conversation_id}/takeover", methods=["POST"], auth_level=ANON)
+async def take_over_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    conversation_id = req.route_params["conversation_id"]
+    return await api_call(req, lambda who: conversations_api.take_over(who, conversation_id))
+
+
+@bp.route(route="v1/conversations/{conversation_id}/release", methods=["POST"], auth_level=ANON)
+async def release_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    conversation_id = req.route_params["conversation_id"]
+    return await api_call(req, lambda who: conversations_api.release(who, conversation_id))
+
+
+@bp.route(route="v1/conversations/{conversation_id}/messages", methods=["POST"], auth_level=ANON)
+async def send_owner_message(req: func.HttpRequest) -> func.HttpResponse:
+    conversation_id = req.route_params["conversation_id"]
+    body = req.get_body()
+    return await api_call(
+        req, lambda who: conversations_api.send_message(who, conversation_id, body)
+    )

@@ -55,6 +55,13 @@ Templates = Annotated[dict[str, str], AfterValidator(_templates)]
 PhoneList = Annotated[list[str], Field(max_length=1000), AfterValidator(_phones)]
 
 
+class FaqEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(min_length=1, max_length=300)
+    a: str = Field(min_length=1, max_length=600)
+
+
 class BusinessPatch(BaseModel):
     """Fields an owner may change. Absent fields are left as they are."""
 
@@ -68,6 +75,9 @@ class BusinessPatch(BaseModel):
     templates: Templates | None = None
     ring_timeout_seconds: int | None = Field(default=None, ge=5, le=600)
     blocked_numbers: PhoneList | None = None
+    services: str | None = Field(default=None, max_length=2000)
+    service_area: str | None = Field(default=None, max_length=500)
+    faq: list[FaqEntry] | None = Field(default=None, max_length=30)
 
 
 class BusinessCreate(BusinessPatch):
@@ -90,6 +100,9 @@ class Business:
     templates: dict[str, str]
     ring_timeout_seconds: int
     blocked_numbers: tuple[str, ...] = field(default_factory=tuple)
+    services: str = ""
+    service_area: str = ""
+    faq: tuple[dict[str, str], ...] = field(default_factory=tuple)
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Business:
@@ -104,6 +117,9 @@ class Business:
             templates=row["templates"],
             ring_timeout_seconds=row["ring_timeout_seconds"],
             blocked_numbers=tuple(row["blocked_numbers"]),
+            services=row["services"],
+            service_area=row["service_area"],
+            faq=tuple(row["faq"]),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -118,6 +134,9 @@ class Business:
             "templates": {**templates.DEFAULTS, **self.templates},
             "ring_timeout_seconds": self.ring_timeout_seconds,
             "blocked_numbers": list(self.blocked_numbers),
+            "services": self.services,
+            "service_area": self.service_area,
+            "faq": list(self.faq),
         }
 
     def is_blocked(self, phone: str) -> bool:
@@ -165,10 +184,13 @@ async def get_business(business_id: uuid.UUID) -> Business | None:
     return Business.from_row(row) if row else None
 
 
+NULLABLE = frozenset({"owner_phone", "owner_name"})
+
+
 async def update_business(business_id: uuid.UUID, patch: BusinessPatch) -> Business | None:
     """Apply the fields present in `patch` in one UPDATE; None if there is no such business."""
     values = patch.model_dump(exclude_unset=True)
-    if any(v is None for k, v in values.items() if k not in ("owner_phone", "owner_name")):
+    if any(v is None for k, v in values.items() if k not in NULLABLE):
         raise ValueError("only owner_phone and owner_name may be cleared with null")
     if not values:
         return await get_business(business_id)

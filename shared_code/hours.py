@@ -58,3 +58,17 @@ def quiet_until(time_zone: str, at: datetime, start: time, end: time) -> datetim
     day = local.date() if now < end else local.date() + timedelta(days=1)
     # Wall-clock end in the zone; a DST gap at that minute resolves forward via fold=0.
     return datetime.combine(day, end, tzinfo=zone).astimezone(ZoneInfo("UTC"))
+
+
+def describe_hours(hours: dict[str, list[list[str]]]) -> str:
+    """Weekly hours in words for people and prompts: "mon 09:00-17:00; tue ...", or "any time"."""
+    if not hours:
+        return "any time"
+    parts = []
+    for day in DAYS:
+        ranges = hours.get(day)
+        if ranges:
+            parts.append(f"{day} " + ", ".join(f"{a}-{b}" for a, b in ranges))
+        else:
+            parts.append(f"{day} closed")
+    return "; ".join(parts)

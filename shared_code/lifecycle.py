@@ -5,11 +5,12 @@ The Functions worker never calls this; devhost, tests and benchmarks do on shutd
 
 from __future__ import annotations
 
-from shared_code import db, events, queues, twilio_gateway
+from shared_code import assistant, db, events, queues, twilio_gateway
 
 
 async def close_all() -> None:
     await events.close_publisher()
     await twilio_gateway.close_client()
+    await assistant.close_client()
     await queues.close_all()
     await db.close_pool()

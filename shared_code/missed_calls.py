@@ -21,6 +21,7 @@ import asyncpg
 from shared_code import events, outbound, queues, templates
 from shared_code.businesses import Business, business_by_number
 from shared_code.call_classification import classify
+from shared_code.contacts import lock_contact
 from shared_code.db import get_pool
 from shared_code.hours import quiet_until
 from shared_code.phones import try_e164
@@ -195,12 +196,7 @@ async def _suppression(
     if business.is_blocked(caller):
         return "suppressed_blocked", None
     # Upsert-and-lock the contact: every text-back decision for this caller serialises here.
-    contact = await conn.fetchrow(
-        "INSERT INTO contacts (business_id, phone) VALUES ($1, $2)"
-        " ON CONFLICT (business_id, phone) DO UPDATE SET phone = EXCLUDED.phone RETURNING *",
-        business.id, caller,
-    )  # fmt: skip
-    assert contact is not None
+    contact = await lock_contact(conn, business.id, caller)
     if contact["opted_out_at"] is not None:
         return "suppressed_opted_out", None
     if contact["is_landline"]:

@@ -18,6 +18,7 @@ import pytest
 
 from devhost.services import EmbeddedService, free_port, start_azurite, start_postgres, start_redis
 from tests.fakes.eventgrid_topic import FakeEventGridTopic
+from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.twilio_api import FakeTwilio
 
 TABLES = (
@@ -35,6 +36,7 @@ class Stack:
     storage: str
     twilio: FakeTwilio
     topic: FakeEventGridTopic
+    openai: FakeOpenAI
     redis_service: EmbeddedService | None
     public_base_url: str = "https://nevermiss.example.com"
     auth_token: str = ""
@@ -98,6 +100,8 @@ async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
     await twilio.start(free_port())
     topic = FakeEventGridTopic(key=topic_key)
     await topic.start(free_port())
+    openai = FakeOpenAI(api_key="sk-test-" + secrets.token_hex(8))
+    await openai.start(free_port())
     stack = Stack(
         database_url=str(services["database_url"]),
         redis_url=str(services["redis_url"]),
@@ -106,6 +110,7 @@ async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
         storage=str(services["storage"]),
         twilio=twilio,
         topic=topic,
+        openai=openai,
         redis_service=services["redis_service"],  # type: ignore[arg-type]
         auth_token=auth_token,
         admin_key=secrets.token_urlsafe(24),
@@ -121,6 +126,9 @@ async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
             "TWILIO_ACCOUNT_SID": account_sid,
             "TWILIO_AUTH_TOKEN": auth_token,
             "TWILIO_API_BASE_URL": twilio.url,
+            # No model unless a test turns it on (then it is the local OpenAI-speaking server).
+            "OPENAI_API_KEY": "",
+            "OPENAI_BASE_URL": openai.url,
             "ADMIN_API_KEY": stack.admin_key,
             "BUSINESS_CACHE_SECONDS": "0",
             "OUTBOX_REPUBLISH_AFTER_SECONDS": "0",
@@ -140,6 +148,7 @@ async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
     await close_all()
     await twilio.stop()
     await topic.stop()
+    await openai.stop()
     if stack.redis_service is not None:
         stack.redis_service.stop()  # the one running now, which an outage test may have restarted
 
@@ -151,7 +160,7 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         yield
         return
     stack: Stack = request.getfixturevalue("stack")
-    from shared_code import businesses, cache, db, events, queues, twilio_gateway
+    from shared_code import assistant, businesses, cache, db, events, queues, twilio_gateway
     from shared_code.settings import reset_settings
 
     if stack.redis_service is not None and stack.redis_service._stopped:
@@ -175,8 +184,10 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     businesses.clear_cache()
     await events.close_publisher()
     await twilio_gateway.close_client()
+    await assistant.close_client()
     stack.twilio.reset()
     stack.topic.reset()
+    stack.openai.reset()
     yield
 
 

@@ -88,7 +88,11 @@ async def drain_calls_queue(max_rounds: int = 20) -> int:
             m async for m in client.receive_messages(messages_per_page=32, visibility_timeout=30)
         ]
         if not batch:
-            break
+            # Tasks re-queued with a short delay (a busy reply lease) are invisible for a moment.
+            if (await client.get_queue_properties()).approximate_message_count == 0:
+                break
+            await asyncio.sleep(0.25)
+            continue
         for message in batch:
             await handler(
                 QueueMessage(
@@ -136,3 +140,61 @@ async def deliver_events(
 
     handler = app_function(function_name)
     await asyncio.gather(*(handler(cloud_event(e)) for e in received for _ in range(times)))
+
+
+def message_sid() -> str:
+    return "SM" + secrets.token_hex(16)
+
+
+def sms_params(sender: str, business_number: str, body: str, **extra: str) -> dict[str, str]:
+    return {
+        "AccountSid": get_settings().twilio_account_sid,
+        "MessageSid": extra.pop("MessageSid", None) or message_sid(),
+        "From": sender,
+        "To": business_number,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        **extra,
+    }
+
+
+async def text_in(sender: str, business_number: str, body: str, **extra: str) -> func.HttpResponse:
+    """A customer (or the owner) texts the business number: the signed inbound webhook."""
+    request = twilio_request("/api/sms/incoming", sms_params(sender, business_number, body, **extra))
+    return await post("sms_incoming", request)
+
+
+async def drain_messages_queue(max_rounds: int = 50, concurrently: bool = False) -> int:
+    """Run the SMS responder over everything visible on `messages` (inbound and reply tasks)."""
+    import asyncio
+
+    handler = app_function("sms_responder")
+    client = await queues.get_queue(queues.MESSAGES_QUEUE)
+    processed = 0
+    for _ in range(max_rounds):
+        batch = [
+            m async for m in client.receive_messages(messages_per_page=32, visibility_timeout=30)
+        ]
+        if not batch:
+            # Tasks re-queued with a short delay (a busy reply lease) are invisible for a moment.
+            if (await client.get_queue_properties()).approximate_message_count == 0:
+                break
+            await asyncio.sleep(0.25)
+            continue
+
+        async def run(message: Any) -> None:
+            await handler(
+                QueueMessage(
+                    id=message.id, body=message.content.encode(), dequeue_count=message.dequeue_count
+                )
+            )
+            await client.delete_message(message)
+
+        if concurrently:
+            await asyncio.gather(*(run(m) for m in batch))
+        else:
+            for message in batch:
+                await run(message)
+        processed += len(batch)
+    return processed

@@ -1,0 +1,376 @@
+"""The OpenAI adapter against a local server speaking the Chat Completions wire format.
+
+The real `openai` client does the HTTP; only the model is scripted (tests/fakes/openai_api.py).
+No database is needed, so these tests do not start the stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+
+from devhost.services import free_port
+from shared_code import assistant
+from shared_code.assistant import (
+    AssistantUnavailable,
+    BusinessProfile,
+    ai_turn,
+    close_client,
+    is_configured,
+)
+from shared_code.settings import reset_settings
+from tests.fakes.openai_api import DEFAULT_REPLY, FakeOpenAI, Scripted
+
+MODEL = "gpt-test-mini"
+
+PROFILE = BusinessProfile(
+    name="Acme Plumbing",
+    services="Drain cleaning, water heaters, leak repair",
+    service_area="Springfield and Shelbyville",
+    hours_text="Mon-Fri 8:00-17:00",
+    faq=[{"q": "Do you charge for estimates?", "a": "Estimates are free within the service area."}],
+    owner_name="Dana",
+)
+
+HISTORY = [
+    {"role": "assistant", "text": "Hi, this is Acme Plumbing. Sorry we missed your call!"},
+    {"role": "customer", "text": "My kitchen sink is clogged"},
+    {"role": "owner", "text": "I can come by tomorrow morning"},
+    {"role": "customer", "text": "Great, I'm Sam"},
+]
+
+
+@pytest.fixture
+async def fake_openai(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI(api_key="sk-test-" + secrets.token_hex(12))
+    await fake.start(free_port())
+    monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    monkeypatch.setenv("OPENAI_MODEL", MODEL)
+    reset_settings()
+    await close_client()
+    yield fake
+    await close_client()
+    await fake.stop()
+    monkeypatch.undo()
+    reset_settings()
+
+
+async def turn(**kwargs: object) -> assistant.AssistantTurn:
+    return await ai_turn(PROFILE, {}, HISTORY, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_text_reply_maps_usage(
+    fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_openai.script(
+        Scripted.text(
+            "Thanks Sam! What's the address or ZIP?",
+            prompt_tokens=812,
+            completion_tokens=14,
+            cached_tokens=640,
+        )
+    )
+    with caplog.at_level(logging.INFO, logger="shared_code.assistant"):
+        result = await turn()
+    assert "input=812" in caplog.text
+    assert "kitchen sink" not in caplog.text and fake_openai.api_key not in caplog.text
+    assert result.reply == "Thanks Sam! What's the address or ZIP?"
+    assert result.lead_updates == {}
+    assert result.escalate_reason is None and result.close_reason is None
+    assert result.usage.model == MODEL
+    assert (result.usage.input_tokens, result.usage.cached_tokens) == (812, 640)
+    assert result.usage.output_tokens == 14
+    assert result.usage.latency_ms >= 0
+    [request] = fake_openai.requests
+    assert request["model"] == MODEL
+    assert request["tool_choice"] == "auto"
+    assert request["temperature"] <= 0.3
+    assert request["max_completion_tokens"] == 200
+    assert {tool["function"]["name"] for tool in request["tools"]} == {
+        "record_lead",
+        "escalate_to_owner",
+        "close_conversation",
+    }
+
+
+async def test_default_reply_and_missing_cached_tokens(fake_openai: FakeOpenAI) -> None:
+    result = await turn()
+    assert result.reply == DEFAULT_REPLY
+    assert result.usage.cached_tokens == 0
+
+
+async def test_prompt_carries_profile_lead_and_mapped_history(fake_openai: FakeOpenAI) -> None:
+    lead = {"need": "clogged kitchen sink", "name": "Sam", "address": ""}
+    await ai_turn(PROFILE, lead, HISTORY)
+    [request] = fake_openai.requests
+    system, *conversation = request["messages"]
+    assert system["role"] == "system"
+    prompt = system["content"]
+    for expected in (
+        "Acme Plumbing",
+        "Drain cleaning, water heaters, leak repair",
+        "Springfield and Shelbyville",
+        "Mon-Fri 8:00-17:00",
+        "Do you charge for estimates?",
+        "Estimates are free within the service area.",
+        "need: clogged kitchen sink",
+        "name: Sam",
+    ):
+        assert expected in prompt
+    assert "address:" not in prompt  # empty fields are not "known"
+    assert fake_openai.api_key not in prompt
+    assert conversation == [
+        {"role": "assistant", "content": HISTORY[0]["text"]},
+        {"role": "user", "content": "My kitchen sink is clogged"},
+        {"role": "assistant", "content": "(owner) I can come by tomorrow morning"},
+        {"role": "user", "content": "Great, I'm Sam"},
+    ]
+
+
+async def test_record_lead_then_follow_up_for_text(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(
+        Scripted.tools(
+            (
+                "record_lead",
+                {"need": "clogged kitchen sink", "name": "Sam", "urgency": "not urgent"},
+            ),
+            prompt_tokens=900,
+            completion_tokens=30,
+            cached_tokens=512,
+        ),
+        Scripted.text(
+            "Thanks Sam! What's the address?",
+            prompt_tokens=960,
+            completion_tokens=10,
+            cached_tokens=896,
+        ),
+    )
+    result = await turn()
+    assert result.reply == "Thanks Sam! What's the address?"
+    assert result.lead_updates == {
+        "need": "clogged kitchen sink",
+        "name": "Sam",
+        "urgency": "not urgent",
+    }
+    assert result.escalate_reason is None and result.close_reason is None
+    assert result.usage.input_tokens == 900 + 960
+    assert result.usage.cached_tokens == 512 + 896
+    assert result.usage.output_tokens == 30 + 10
+
+    first, second = fake_openai.requests
+    assert second["tool_choice"] == "none"
+    *_, assistant_message, tool_message = second["messages"]
+    assert second["messages"][:-2] == first["messages"]
+    [call] = assistant_message["tool_calls"]
+    assert assistant_message["role"] == "assistant"
+    assert call["function"]["name"] == "record_lead"
+    assert json.loads(call["function"]["arguments"])["name"] == "Sam"
+    assert tool_message == {"role": "tool", "tool_call_id": call["id"], "content": "ok"}
+
+
+async def test_text_with_tool_call_needs_no_follow_up(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(
+        Scripted.tools(("record_lead", {"address": "62704"}), content="Got it. When suits you?")
+    )
+    result = await turn()
+    assert result.reply == "Got it. When suits you?"
+    assert result.lead_updates == {"address": "62704"}
+    assert len(fake_openai.requests) == 1
+
+
+async def test_escalate_tool(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(
+        Scripted.tools(
+            ("escalate_to_owner", {"reason": "Basement is flooding"}),
+            ("record_lead", {"urgency": "urgent", "need": "flooding basement"}),
+        ),
+        Scripted.text("I'm alerting Dana right now. Please shut off your main water valve."),
+    )
+    result = await turn()
+    assert result.escalate_reason == "Basement is flooding"
+    assert result.lead_updates == {"urgency": "urgent", "need": "flooding basement"}
+    assert result.reply.startswith("I'm alerting Dana")
+    tool_messages = [m for m in fake_openai.requests[1]["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 2  # every tool call answered
+
+
+async def test_close_tool(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(
+        Scripted.tools(("close_conversation", {"reason": "Customer fixed it themselves"})),
+        Scripted.text("Glad it's sorted. Take care!"),
+    )
+    result = await turn()
+    assert result.close_reason == "Customer fixed it themselves"
+    assert result.escalate_reason is None
+    assert result.reply == "Glad it's sorted. Take care!"
+
+
+async def test_close_without_text_still_returns_the_decision(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(
+        Scripted.tools(("close_conversation", {"reason": "done"})),
+        Scripted.text(""),
+    )
+    result = await turn()
+    assert result.reply == ""
+    assert result.close_reason == "done"
+
+
+async def test_escalation_survives_a_failed_follow_up(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(
+        Scripted.tools(("escalate_to_owner", {"reason": "gas smell"})),
+        Scripted.http_error(500),
+    )
+    result = await turn()
+    assert result.escalate_reason == "gas smell"
+    assert result.reply == ""
+
+
+async def test_invalid_tool_arguments_are_ignored(
+    fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_openai.script(
+        Scripted.tools(
+            ("record_lead", '{"name": "Sam", '),  # truncated JSON
+            ("escalate_to_owner", "[1, 2]"),  # JSON, but not an object
+            ("record_lead", {"address": "62704", "urgency": "whenever", "colour": "red"}),
+            ("no_such_tool", {}),
+        ),
+        Scripted.text("Thanks! When would suit you?"),
+    )
+    with caplog.at_level(logging.WARNING, logger="shared_code.assistant"):
+        result = await turn()
+    assert result.lead_updates == {"address": "62704"}
+    assert result.escalate_reason is None
+    assert result.reply == "Thanks! When would suit you?"
+    assert "not a JSON object" in caplog.text
+    tool_messages = [m for m in fake_openai.requests[1]["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 4
+
+
+async def test_tool_calls_without_any_text_are_unavailable(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(
+        Scripted.tools(("record_lead", {"name": "Sam"}), prompt_tokens=100, completion_tokens=5),
+        Scripted.text("", prompt_tokens=120, completion_tokens=1),
+    )
+    with pytest.raises(AssistantUnavailable) as raised:
+        await turn()
+    assert raised.value.usage is not None
+    assert raised.value.usage.input_tokens == 220  # tokens spent are still metered
+
+
+async def test_failed_follow_up_carries_usage_of_the_first_call(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(
+        Scripted.tools(("record_lead", {"name": "Sam"}), prompt_tokens=100, completion_tokens=5),
+        Scripted.rate_limited(),
+    )
+    with pytest.raises(AssistantUnavailable) as raised:
+        await turn()
+    assert raised.value.usage is not None
+    assert (raised.value.usage.input_tokens, raised.value.usage.output_tokens) == (100, 5)
+
+
+async def test_rate_limit_is_unavailable(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(Scripted.rate_limited())
+    with pytest.raises(AssistantUnavailable) as raised:
+        await turn()
+    assert raised.value.usage is None
+    assert len(fake_openai.requests) == 1  # no retries inside the budget
+
+
+async def test_server_error_is_unavailable(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(Scripted.http_error(500))
+    with pytest.raises(AssistantUnavailable):
+        await turn()
+    assert len(fake_openai.requests) == 1
+
+
+async def test_slow_answer_is_unavailable(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(Scripted.slow(3.0))
+    with pytest.raises(AssistantUnavailable):
+        await turn(timeout_seconds=0.5)
+
+
+async def test_wrong_api_key_is_unavailable(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-1234567890")
+    reset_settings()
+    with (
+        caplog.at_level(logging.DEBUG, logger="shared_code.assistant"),
+        pytest.raises(AssistantUnavailable),
+    ):
+        await turn()
+    assert "sk-wrong-key-1234567890" not in caplog.text
+    assert fake_openai.requests == []  # refused before the body was read
+
+
+async def test_unreachable_server_is_unavailable(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    reset_settings()
+    with pytest.raises(AssistantUnavailable):
+        await turn()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "chatcmpl-1", "object": "chat.completion", "model": MODEL, "choices": []},
+        {"unexpected": True},
+        ["not", "an", "object"],
+    ],
+)
+async def test_malformed_response_is_unavailable(fake_openai: FakeOpenAI, body: object) -> None:
+    fake_openai.script(Scripted.raw(body))
+    with pytest.raises(AssistantUnavailable):
+        await turn()
+
+
+async def test_long_reply_is_trimmed_at_a_word_boundary(fake_openai: FakeOpenAI) -> None:
+    words = "We can certainly help with that clogged drain and anything else nearby"
+    fake_openai.script(Scripted.text((words + " ") * 10))
+    result = await turn()
+    assert len(result.reply) <= 320
+    assert result.reply.endswith("...")
+    stem = result.reply.removesuffix("...")
+    assert stem == stem.strip()
+    assert ((words + " ") * 10).startswith(stem + " ")  # cut between words
+
+
+def test_trim_reply_keeps_short_text_and_cuts_unbroken_text() -> None:
+    assert assistant.trim_reply("  Hello there  ") == "Hello there"
+    trimmed = assistant.trim_reply("x" * 1000)
+    assert len(trimmed) <= 320 and trimmed.endswith("...")
+
+
+async def test_not_configured_without_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    reset_settings()
+    try:
+        assert is_configured() is False
+        with pytest.raises(AssistantUnavailable):
+            await ai_turn(PROFILE, {}, HISTORY)
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
+async def test_configured_with_key(fake_openai: FakeOpenAI) -> None:
+    assert is_configured() is True
+
+
+async def test_client_is_reused_within_a_loop(fake_openai: FakeOpenAI) -> None:
+    await turn()
+    first = assistant._client
+    await turn()
+    assert assistant._client is first is not None
+    await close_client()
+    assert assistant._client is None
+    await asyncio.sleep(0)

@@ -1,0 +1,141 @@
+"""STOP and friends: an opted-out number is never texted again by anything, until it opts in."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared_code.db import get_pool
+from shared_code.missed_calls import CallReport, handle_call_report
+from shared_code.sms_webhooks import record_status
+from tests.helpers import call_sid, create_business, drain_messages_queue, text_in
+
+CUSTOMER = "+13125550123"
+EXACT_OPT_OUTS = ["STOP", "stop", "StopAll", "UNSUBSCRIBE", "cancel", "END", "quit", " Stop. "]
+NATURAL_OPT_OUTS = ["stop texting me", "Please remove me from your list", "don't text me again"]
+
+
+async def _opted_out(business) -> bool:
+    pool = await get_pool()
+    return bool(
+        await pool.fetchval(
+            "SELECT opted_out_at IS NOT NULL FROM contacts WHERE business_id = $1 AND phone = $2",
+            business.id, CUSTOMER,
+        )
+    )  # fmt: skip
+
+
+async def _say(business, body: str) -> None:
+    await text_in(CUSTOMER, business.phone_number, body)
+    await drain_messages_queue()
+
+
+@pytest.mark.parametrize("keyword", EXACT_OPT_OUTS)
+async def test_exact_keyword_opts_out_without_our_own_confirmation(stack, keyword):
+    business, _ = await create_business()
+    await _say(business, "my sink is leaking")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+    await _say(business, keyword)
+    assert await _opted_out(business)
+    assert len(stack.twilio.to(CUSTOMER)) == 1  # Twilio confirms its own keywords
+    await _say(business, "hello? anyone?")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+    pool = await get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM conversations WHERE status = 'open'") == 0
+
+
+@pytest.mark.parametrize("phrase", NATURAL_OPT_OUTS)
+async def test_natural_opt_out_gets_one_confirmation_then_silence(stack, phrase):
+    business, _ = await create_business()
+    await _say(business, phrase)
+    assert await _opted_out(business)
+    [confirmation] = stack.twilio.to(CUSTOMER)
+    assert "unsubscribed" in confirmation["Body"] and "START" in confirmation["Body"]
+    await _say(business, phrase)  # saying it again gets no second confirmation
+    await _say(business, "are you there")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+
+
+async def test_sink_that_wont_stop_is_not_an_opt_out(stack):
+    business, _ = await create_business()
+    await _say(business, "my sink won't stop leaking")
+    assert not await _opted_out(business)
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+
+
+async def test_opted_out_caller_gets_no_text_back_and_start_opts_back_in(stack):
+    business, _ = await create_business()
+    await _say(business, "STOP")
+    report = CallReport(call_sid(), CUSTOMER, business.phone_number, "dial-status", "no-answer")
+    assert (await handle_call_report(report.to_payload())).status == "suppressed_opted_out"
+    assert stack.twilio.to(CUSTOMER) == []
+    await _say(business, "START")
+    assert not await _opted_out(business)
+    await _say(business, "I need a plumber")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+
+
+async def test_yes_mid_conversation_is_an_answer_not_an_opt_in(stack):
+    business, _ = await create_business()
+    await _say(business, "my pipe burst")
+    await _say(business, "yes")
+    assert len(stack.twilio.to(CUSTOMER)) == 2
+
+
+async def test_help_names_the_business_and_how_to_reach_it(stack):
+    business, _ = await create_business(name="Acme Plumbing")
+    await _say(business, "HELP")
+    [help_text] = stack.twilio.to(CUSTOMER)
+    assert "Acme Plumbing" in help_text["Body"] and business.phone_number in help_text["Body"]
+    assert "STOP" in help_text["Body"]
+
+
+async def test_carrier_opt_out_error_21610_marks_the_number(stack):
+    business, _ = await create_business()
+    await _say(business, "need a quote")
+    [reply] = stack.twilio.to(CUSTOMER)
+    await record_status(reply["sid"], "failed", 21610)
+    assert await _opted_out(business)
+    await _say(business, "hello")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+
+
+STEPS = st.lists(
+    st.sampled_from(
+        ["STOP", "stop texting me", "START", "hi there", "my sink is leaking", "Dana", "yes",
+         "HELP", "<missed call>", "<owner texts>", "UNSTOP", "quit"]
+    ),
+    min_size=1,
+    max_size=8,
+)  # fmt: skip
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=STEPS)
+async def test_property_no_text_reaches_an_opted_out_number(stack, steps):
+    """Whatever happens, every text to the customer was sent while they were opted in
+    (except the single confirmation of a natural-language opt-out)."""
+    from tests.conftest import TABLES
+
+    pool = await get_pool()
+    await pool.execute(f"TRUNCATE {TABLES} CASCADE")
+    stack.twilio.reset()
+    business, _ = await create_business()
+    for step in steps:
+        before = await _opted_out(business)
+        sent_before = len(stack.twilio.to(CUSTOMER))
+        if step == "<missed call>":
+            report = CallReport(call_sid(), CUSTOMER, business.phone_number, "dial-status", "busy")
+            await handle_call_report(report.to_payload())
+        elif step == "<owner texts>":
+            await text_in(business.owner_phone, business.phone_number, "On my way")
+            await drain_messages_queue()
+        else:
+            await _say(business, step)
+        new = stack.twilio.to(CUSTOMER)[sent_before:]
+        if before:
+            allowed_opt_in = step in ("START", "UNSTOP")
+            assert all(allowed_opt_in for _ in new), (steps, step, new)
+        elif await _opted_out(business):
+            assert all("unsubscribed" in m["Body"] for m in new), (steps, step, new)
