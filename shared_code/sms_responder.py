@@ -125,6 +125,13 @@ async def _route_customer_text(
     """An ordinary customer text: relay to an active owner, escalate, or schedule the reply."""
     now = datetime.now(UTC)
     if conversations.owner_is_active(conversation, now):
+        # The owner sees it, so it counts as answered: a later release won't re-answer it.
+        await conn.execute(
+            "UPDATE conversations SET replied_through_id = greatest(replied_through_id,"
+            " (SELECT max(id) FROM messages WHERE conversation_id = $1 AND author = 'customer'))"
+            " WHERE id = $1",
+            conversation["id"],
+        )
         relay = f"#{conversation['ref']} {sender}: {body}"
         event_ids += await _notice(
             conn, business, business.owner_phone, conversation, relay, kind="owner_relay"

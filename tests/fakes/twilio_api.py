@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +51,7 @@ class FakeTwilio:
             )
         form = dict(await request.post())
         sid = "SM" + secrets.token_hex(16)
-        record = {"sid": sid, **{k: str(v) for k, v in form.items()}}
+        record = {"sid": sid, "at": time.time(), **{k: str(v) for k, v in form.items()}}
         self.sent.append(record)
         return web.json_response(
             {
