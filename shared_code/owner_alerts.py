@@ -57,16 +57,15 @@ def missed_call_text(business: Business, data: dict[str, Any]) -> str:
 
 
 def lead_text(business: Business, data: dict[str, Any]) -> str:
-    return (
-        f"New lead from {data.get('customer')}: {data.get('summary', '')}"
-        + reply_hint(data.get("conversation_ref"))
+    return f"New lead from {data.get('customer')}: {data.get('summary', '')}" + reply_hint(
+        data.get("conversation_ref")
     )
 
 
 def escalation_text(business: Business, data: dict[str, Any]) -> str:
     return (
         f"URGENT: {data.get('customer')} needs you now ({data.get('reason', 'asked for you')})."
-        f" Last text: \"{str(data.get('last_text', ''))[:120]}\""
+        f' Last text: "{str(data.get("last_text", ""))[:120]}"'
         + reply_hint(data.get("conversation_ref"))
     )
 

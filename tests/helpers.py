@@ -161,7 +161,9 @@ def sms_params(sender: str, business_number: str, body: str, **extra: str) -> di
 
 async def text_in(sender: str, business_number: str, body: str, **extra: str) -> func.HttpResponse:
     """A customer (or the owner) texts the business number: the signed inbound webhook."""
-    request = twilio_request("/api/sms/incoming", sms_params(sender, business_number, body, **extra))
+    request = twilio_request(
+        "/api/sms/incoming", sms_params(sender, business_number, body, **extra)
+    )
     return await post("sms_incoming", request)
 
 
@@ -186,7 +188,9 @@ async def drain_messages_queue(max_rounds: int = 50, concurrently: bool = False)
         async def run(message: Any) -> None:
             await handler(
                 QueueMessage(
-                    id=message.id, body=message.content.encode(), dequeue_count=message.dequeue_count
+                    id=message.id,
+                    body=message.content.encode(),
+                    dequeue_count=message.dequeue_count,
                 )
             )
             await client.delete_message(message)

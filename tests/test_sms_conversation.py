@@ -23,9 +23,7 @@ CUSTOMER = "+13125550123"
 
 async def _messages(author: str | None = None) -> list:
     pool = await get_pool()
-    rows = await pool.fetch(
-        "SELECT * FROM messages ORDER BY coalesce(received_at, created_at), id"
-    )
+    rows = await pool.fetch("SELECT * FROM messages ORDER BY coalesce(received_at, created_at), id")
     return [r for r in rows if author is None or r["author"] == author]
 
 
@@ -40,7 +38,9 @@ async def test_inbound_webhook_answers_empty_twiml_and_queues_with_media(stack):
     assert b"<Message" not in response.get_body()
     [task] = await queued("messages")
     assert task["message_sid"] == params["MessageSid"]
-    assert task["media"] == [{"url": "https://api.twilio.com/media/ME1", "content_type": "image/jpeg"}]
+    assert task["media"] == [
+        {"url": "https://api.twilio.com/media/ME1", "content_type": "image/jpeg"}
+    ]
     await drain_messages_queue()
     [stored] = await _messages("customer")
     assert stored["media"] == task["media"] and stored["body"] == "here's the leak"
@@ -85,7 +85,10 @@ async def test_duplicate_message_sid_gives_one_message_and_one_reply(stack):
     business, _ = await create_business()
     sid = message_sid()
     await asyncio.gather(
-        *(text_in(CUSTOMER, business.phone_number, "need a plumber", MessageSid=sid) for _ in range(5))
+        *(
+            text_in(CUSTOMER, business.phone_number, "need a plumber", MessageSid=sid)
+            for _ in range(5)
+        )
     )
     stack.stop_redis()  # even without the Redis pre-filter, the database dedupes
     for _ in range(5):
