@@ -88,11 +88,7 @@ async def drain_calls_queue(max_rounds: int = 20) -> int:
             m async for m in client.receive_messages(messages_per_page=32, visibility_timeout=30)
         ]
         if not batch:
-            # Tasks re-queued with a short delay (a busy reply lease) are invisible for a moment.
-            if (await client.get_queue_properties()).approximate_message_count == 0:
-                break
-            await asyncio.sleep(0.25)
-            continue
+            break
         for message in batch:
             await handler(
                 QueueMessage(

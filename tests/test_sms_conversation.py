@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 from shared_code import events
 from shared_code.db import get_pool
@@ -135,4 +136,4 @@ async def test_replies_for_one_conversation_never_overlap(stack):
     authors = [m["author"] for m in messages if m["author"] in ("customer", "assistant")]
     # Replies come only after customer texts, never two composed at once for one burst.
     assert authors.count("assistant") == 3
-    assert all(a != b or a == "customer" for a, b in zip(authors, authors[1:], strict=False))
+    assert all(a != b or a == "customer" for a, b in pairwise(authors))
