@@ -2,12 +2,26 @@
 
 import azure.functions as func
 
-from functions import missed_call, notifications, outbox, owner_api, sms_responder
+from functions import (
+    missed_call,
+    notifications,
+    outbox,
+    owner_api,
+    sms_responder,
+    usage_logger,
+)
 from shared_code.observability import configure
 from shared_code.settings import get_settings
 
 configure(get_settings().log_level)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint in (missed_call.bp, sms_responder.bp, notifications.bp, outbox.bp, owner_api.bp):
+for blueprint in (
+    missed_call.bp,
+    sms_responder.bp,
+    usage_logger.bp,
+    notifications.bp,
+    outbox.bp,
+    owner_api.bp,
+):
     app.register_functions(blueprint)

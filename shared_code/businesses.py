@@ -174,6 +174,14 @@ async def create_business(data: BusinessCreate) -> tuple[Business, str]:
             hash_api_key(key),
             row["id"],
         )
+        signup = get_settings().signup_credit_micro
+        if signup:
+            from shared_code.ledger import credit  # the ledger builds on businesses
+
+            await credit(
+                row["id"], signup, f"signup:{row['id']}", "adjustment", "signup credit", conn
+            )
+            row = await conn.fetchrow("SELECT * FROM businesses WHERE id = $1", row["id"])
     _forget(row["phone_number"])
     return Business.from_row(row), key
 

@@ -70,10 +70,22 @@ def escalation_text(business: Business, data: dict[str, Any]) -> str:
     )
 
 
+def credits_text(business: Business, data: dict[str, Any]) -> str:
+    balance = int(data.get("balance_micro", 0)) / 1_000_000
+    if data.get("reason") == "exhausted":
+        return (
+            "NeverMiss: your credits ran out, so the assistant is using the scripted intake."
+            " Texts still go out. Top up to turn the AI back on."
+        )
+    threshold = int(data.get("threshold_micro", 0)) / 1_000_000
+    return f"NeverMiss: your credit balance is ${balance:.2f}, below ${threshold:.2f}. Top up soon."
+
+
 ALERTS = {
     events.CALL_MISSED: ("missed_call", missed_call_text),
     events.LEAD_QUALIFIED: ("lead", lead_text),
     events.CONVERSATION_ESCALATED: ("escalation", escalation_text),
+    events.CREDITS_LOW: ("credits", credits_text),
 }
 
 

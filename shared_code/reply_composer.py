@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from shared_code import assistant, intake, keywords
+from shared_code import assistant, intake, keywords, ledger, pricing
 from shared_code.businesses import Business
 from shared_code.hours import describe_hours
 from shared_code.settings import get_settings
@@ -45,9 +45,13 @@ def profile(business: Business) -> assistant.BusinessProfile:
 
 
 def _usage_event(
-    business: Business, conversation: asyncpg.Record, usage: assistant.ModelUsage
+    business: Business,
+    conversation: asyncpg.Record,
+    usage: assistant.ModelUsage,
+    reservation: uuid.UUID,
 ) -> dict[str, Any]:
     return {
+        "reservation_id": str(reservation),
         "call_id": str(uuid.uuid4()),  # one model call happened once: its own id
         "business_id": str(business.id),
         "conversation_id": str(conversation["id"]),
@@ -90,25 +94,47 @@ async def compose(
         return ReplyPlan(emergency_ack(business), scripted.lead, scripted.complete)
     usage_events: list[dict[str, Any]] = []
     if assistant.is_configured():
-        try:
-            turn = await assistant.ai_turn(
-                profile(business), lead, history,
-                timeout_seconds=get_settings().assistant_timeout_seconds,
-            )  # fmt: skip
-        except assistant.AssistantUnavailable as exc:
-            log.warning("model unavailable, scripted reply instead: %s", type(exc).__name__)
-            if exc.usage is not None:
-                usage_events.append(_usage_event(business, conversation, exc.usage))
+        reservation = await _admit(business, history)
+        if reservation is None:
+            await ledger.note_exhausted(business.id)
         else:
-            usage_events.append(_usage_event(business, conversation, turn.usage))
-            merged = {**lead, **{k: v for k, v in turn.lead_updates.items() if v}}
-            reply = turn.reply or ("" if turn.close_reason else scripted.reply)
-            return ReplyPlan(
-                reply=reply,
-                lead=merged,
-                lead_complete=intake.next_missing(merged) is None,
-                escalate_reason=turn.escalate_reason,
-                close_reason=turn.close_reason,
-                usage_events=usage_events,
-            )
+            try:
+                turn = await assistant.ai_turn(
+                    profile(business), lead, history,
+                    timeout_seconds=get_settings().assistant_timeout_seconds,
+                )  # fmt: skip
+            except assistant.AssistantUnavailable as exc:
+                log.warning("model unavailable, scripted reply instead: %s", type(exc).__name__)
+                if exc.usage is None:
+                    await ledger.release(reservation)
+                else:
+                    usage_events.append(
+                        _usage_event(business, conversation, exc.usage, reservation)
+                    )
+            else:
+                usage_events.append(_usage_event(business, conversation, turn.usage, reservation))
+                merged = {**lead, **{k: v for k, v in turn.lead_updates.items() if v}}
+                reply = turn.reply or ("" if turn.close_reason else scripted.reply)
+                return ReplyPlan(
+                    reply=reply,
+                    lead=merged,
+                    lead_complete=intake.next_missing(merged) is None,
+                    escalate_reason=turn.escalate_reason,
+                    close_reason=turn.close_reason,
+                    usage_events=usage_events,
+                )
     return ReplyPlan(scripted.reply, scripted.lead, scripted.complete, usage_events=usage_events)
+
+
+# A generous ceiling per turn: system prompt and tools, the history, two requests of output.
+PROMPT_OVERHEAD_TOKENS = 1200
+MAX_OUTPUT_TOKENS = 200
+
+
+async def _admit(business: Business, history: list[dict[str, str]]) -> uuid.UUID | None:
+    """Reserve the most this turn can cost; None when the business lacks the credit."""
+    prompt_tokens = PROMPT_OVERHEAD_TOKENS + sum(len(m["text"]) for m in history) // 3
+    estimate = pricing.estimate_ai_max(
+        get_settings().openai_model, prompt_tokens, MAX_OUTPUT_TOKENS
+    )
+    return await ledger.reserve(business.id, estimate)

@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     assistant_timeout_seconds: float = Field(
         default=8.0, gt=0, le=60, alias="ASSISTANT_TIMEOUT_SECONDS"
     )
+    sms_price_per_segment_micro: int = Field(
+        default=8300, ge=0, alias="SMS_PRICE_PER_SEGMENT_MICRO"
+    )
+    fallback_input_price_per_mtok_micro: int = Field(
+        default=5_000_000, ge=1, alias="FALLBACK_INPUT_PRICE_PER_MTOK_MICRO"
+    )
+    fallback_output_price_per_mtok_micro: int = Field(
+        default=15_000_000, ge=1, alias="FALLBACK_OUTPUT_PRICE_PER_MTOK_MICRO"
+    )
+    credits_low_threshold_micro: int = Field(
+        default=1_000_000, ge=0, alias="CREDITS_LOW_THRESHOLD_MICRO"
+    )
+    signup_credit_micro: int = Field(default=5_000_000, ge=0, alias="SIGNUP_CREDIT_MICRO")
+    reservation_ttl_seconds: int = Field(default=600, ge=10, alias="RESERVATION_TTL_SECONDS")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @field_validator("public_base_url", "twilio_api_base_url")

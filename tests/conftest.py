@@ -23,7 +23,8 @@ from tests.fakes.twilio_api import FakeTwilio
 
 TABLES = (
     "notifications_sent, outbox, messages, calls, conversations, conversation_refs, contacts, "
-    "api_keys, inbound_receipts, businesses, sandbox_messages"
+    "api_keys, inbound_receipts, credit_ledger, credit_reservations, usage_events, businesses, "
+    "sandbox_messages"
 )
 
 
