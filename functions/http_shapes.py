@@ -8,7 +8,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared_code.api import ApiError, Principal, authenticate
+from shared_code.api import ApiError, Principal, TextBody, authenticate
 from shared_code.voice_webhooks import TwimlResult
 
 
@@ -36,7 +36,7 @@ def webhook_path(req: func.HttpRequest) -> str:
     return "/api/" + path.split("/api/", 1)[1] if "/api/" in path else path
 
 
-ApiHandler = Callable[[Principal], Awaitable[tuple[int, dict[str, Any]]]]
+ApiHandler = Callable[[Principal], Awaitable[tuple[int, Any]]]
 
 
 async def api_call(req: func.HttpRequest, handler: ApiHandler) -> func.HttpResponse:
@@ -46,4 +46,6 @@ async def api_call(req: func.HttpRequest, handler: ApiHandler) -> func.HttpRespo
         status, payload = await handler(principal)
     except ApiError as err:
         return json_response(err.status, err.to_json())
+    if isinstance(payload, TextBody):
+        return func.HttpResponse(payload.text, status_code=status, mimetype=payload.content_type)
     return json_response(status, payload)

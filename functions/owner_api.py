@@ -6,6 +6,7 @@ import azure.functions as func
 
 from functions.http_shapes import api_call
 from shared_code import api
+from shared_code import api_account as account_api
 from shared_code import api_conversations as conversations_api
 
 bp = func.Blueprint()
@@ -62,3 +63,22 @@ async def send_owner_message(req: func.HttpRequest) -> func.HttpResponse:
     return await api_call(
         req, lambda who: conversations_api.send_message(who, conversation_id, body)
     )
+
+
+@bp.route(route="v1/account", methods=["GET"], auth_level=ANON)
+async def read_account(req: func.HttpRequest) -> func.HttpResponse:
+    params = dict(req.params)
+    return await api_call(req, lambda who: account_api.read_account(who, params))
+
+
+@bp.route(route="v1/usage", methods=["GET"], auth_level=ANON)
+async def read_usage(req: func.HttpRequest) -> func.HttpResponse:
+    params = dict(req.params)
+    return await api_call(req, lambda who: account_api.read_usage(who, params))
+
+
+@bp.route(route="v1/businesses/{business_id}/credits", methods=["POST"], auth_level=ANON)
+async def top_up(req: func.HttpRequest) -> func.HttpResponse:
+    business_id = req.route_params["business_id"]
+    body = req.get_body()
+    return await api_call(req, lambda who: account_api.top_up(who, business_id, body))

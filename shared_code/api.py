@@ -33,6 +33,14 @@ class ApiError(Exception):
 
 
 @dataclass(frozen=True)
+class TextBody:
+    """A non-JSON response body (CSV exports)."""
+
+    text: str
+    content_type: str
+
+
+@dataclass(frozen=True)
 class Principal:
     is_admin: bool
     business_id: uuid.UUID | None = None
