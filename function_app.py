@@ -8,6 +8,7 @@ from functions import (
     outbox,
     owner_api,
     sms_responder,
+    streak_rewards,
     usage_logger,
 )
 from shared_code.observability import configure
@@ -20,6 +21,7 @@ for blueprint in (
     missed_call.bp,
     sms_responder.bp,
     usage_logger.bp,
+    streak_rewards.bp,
     notifications.bp,
     outbox.bp,
     owner_api.bp,

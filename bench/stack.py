@@ -36,6 +36,7 @@ async def bench_stack(**settings: str) -> AsyncIterator[dict[str, str]]:
             "QUIET_HOURS_END": "00:00",
             "LOG_LEVEL": "WARNING",
             "OUTBOX_SCHEDULE": "0 */1 * * * *",
+            "STREAK_REWARDS_SCHEDULE": "0 5 * * * *",
             **settings,
         }
         os.environ.update(env)

@@ -82,3 +82,10 @@ async def top_up(req: func.HttpRequest) -> func.HttpResponse:
     business_id = req.route_params["business_id"]
     body = req.get_body()
     return await api_call(req, lambda who: account_api.top_up(who, business_id, body))
+
+
+@bp.route(route="v1/activity", methods=["POST"], auth_level=ANON)
+async def record_activity(req: func.HttpRequest) -> func.HttpResponse:
+    params = dict(req.params)
+    body = req.get_body()
+    return await api_call(req, lambda who: account_api.record_activity(who, params, body))

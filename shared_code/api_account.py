@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared_code import ledger
+from shared_code import events, ledger, streaks
 from shared_code.api import (
     ApiError,
     Json,
@@ -50,7 +50,32 @@ async def read_account(principal: Principal, params: dict[str, str]) -> tuple[in
     business_id = _business_for(principal, params)
     if await get_business(business_id) is None:
         raise ApiError(404, "not_found", "no such business")
-    return 200, {"account": await ledger.account(business_id)}
+    account = await ledger.account(business_id)
+    return 200, {"account": {**account, "streak": await streaks.summary(business_id)}}
+
+
+class Activity(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(default="check_in", pattern="^(check_in|lead_marked)$")
+
+
+async def record_activity(
+    principal: Principal, params: dict[str, str], body: bytes
+) -> tuple[int, Json]:
+    """An owner check-in (or a lead marked by hand): counts toward today's streak."""
+    business_id = _business_for(principal, params)
+    if await get_business(business_id) is None:
+        raise ApiError(404, "not_found", "no such business")
+    try:
+        activity = Activity.model_validate(parse_json_object(body or b"{}"))
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+    pool = await get_pool()
+    async with pool.acquire() as conn, conn.transaction():
+        event_id = await streaks.emit_activity(conn, business_id, activity.kind, str(uuid.uuid4()))
+    await events.publish_now([event_id])
+    return 202, {"event_id": str(event_id), "kind": activity.kind}
 
 
 def _day(params: dict[str, str], name: str, default: date) -> date:

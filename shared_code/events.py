@@ -150,19 +150,25 @@ def _describe(exc: Exception) -> str:
     return f"{prefix}{type(exc).__name__}: {str(exc)[:300]}"
 
 
+PUBLISH_CHUNK = 500  # Event Grid takes at most 1 MB and 5,000 events per request
+
+
 async def publish_now(ids: list[uuid.UUID]) -> bool:
     """Publish just-committed events. Never raises: the outbox timer retries what fails."""
-    if not ids:
-        return True
+    if not ids or _get_publisher() is None:
+        return not ids
     try:
         pool = await get_pool()
         async with pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM outbox WHERE id = ANY($1) AND published_at IS NULL"
-                " ORDER BY occurred_at",
-                ids,
-            )
-            return await _send(conn, rows) if rows else True
+            for start in range(0, len(ids), PUBLISH_CHUNK):
+                rows = await conn.fetch(
+                    "SELECT * FROM outbox WHERE id = ANY($1) AND published_at IS NULL"
+                    " ORDER BY occurred_at",
+                    ids[start : start + PUBLISH_CHUNK],
+                )
+                if rows and not await _send(conn, rows):
+                    return False
+        return True
     except Exception:
         log.exception("publishing %d events after commit failed; outbox will retry", len(ids))
         return False

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared_code import events, outbound, templates
+from shared_code import events, outbound, queues, templates
 from shared_code.businesses import Business, get_business
 from shared_code.db import get_pool
+from shared_code.hours import quiet_until
+from shared_code.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +83,23 @@ def credits_text(business: Business, data: dict[str, Any]) -> str:
     return f"NeverMiss: your credit balance is ${balance:.2f}, below ${threshold:.2f}. Top up soon."
 
 
+def streak_text(business: Business, data: dict[str, Any]) -> str:
+    amount = int(data.get("amount_micro", 0)) / 1_000_000
+    return (
+        f"NeverMiss: {data.get('streak')}-day streak! You earned ${amount:.2f} in credits."
+        " Keep answering your leads every day."
+    )
+
+
 ALERTS = {
     events.CALL_MISSED: ("missed_call", missed_call_text),
     events.LEAD_QUALIFIED: ("lead", lead_text),
     events.CONVERSATION_ESCALATED: ("escalation", escalation_text),
     events.CREDITS_LOW: ("credits", credits_text),
+    events.STREAK_REWARD_GRANTED: ("streak", streak_text),
 }
+# Notes that can wait for morning: held through quiet hours in the business's zone.
+DEFERRABLE = frozenset({"streak"})
 
 
 async def alert_owner(event_id: str, event_type: str, data: dict[str, Any]) -> str:
@@ -100,6 +113,23 @@ async def alert_owner(event_id: str, event_type: str, data: dict[str, Any]) -> s
         return "unknown-business"
     if not business.owner_phone:
         return "no-owner-phone"
+    if event_type == events.STREAK_REWARD_GRANTED and not str(data.get("kind", "")).startswith(
+        "milestone"
+    ):
+        return "not-noteworthy"  # daily rewards show in the account; milestones get a text
+    if kind in DEFERRABLE:
+        settings = get_settings()
+        hold = quiet_until(
+            business.time_zone, datetime.now(UTC), settings.quiet_hours_start,
+            settings.quiet_hours_end,
+        )  # fmt: skip
+        if hold is not None:
+            await queues.enqueue(
+                queues.MESSAGES_QUEUE,
+                {"kind": "alert", "event_id": event_id, "event_type": event_type, "data": data},
+                delay_seconds=int((hold - datetime.now(UTC)).total_seconds()) + 1,
+            )
+            return "held"
     pool = await get_pool()
     async with pool.acquire() as conn, conn.transaction():
         fresh = await conn.fetchval(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared_code import conversations, events, outbound, queues
+from shared_code import conversations, events, outbound, queues, streaks
 from shared_code.businesses import Business
 from shared_code.db import get_pool
 
@@ -106,14 +106,17 @@ async def send_as_owner(
         raise OwnerActionError(
             blocked.reason, f"Not sent to #{conversation['ref']}: {blocked.reason}."
         ) from None
-    return OwnerResult("relayed", conversation["id"], sent.event_ids)
+    activity = await streaks.emit_activity(conn, business.id, "owner_reply", sent.sid)
+    return OwnerResult("relayed", conversation["id"], [*sent.event_ids, activity])
 
 
 async def take_over(conn: asyncpg.Connection, conversation: asyncpg.Record) -> OwnerResult:
     taken = await conversations.take_over(conn, conversation["id"])
     if taken is None:
         raise OwnerActionError("closed", "the conversation is closed")
-    return OwnerResult("taken_over", conversation["id"], [])
+    fact = f"{conversation['id']}:{taken['owner_active_at'].isoformat()}"
+    activity = await streaks.emit_activity(conn, taken["business_id"], "takeover", fact)
+    return OwnerResult("taken_over", conversation["id"], [activity])
 
 
 async def release(

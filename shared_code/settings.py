@@ -79,12 +79,34 @@ class Settings(BaseSettings):
     )
     signup_credit_micro: int = Field(default=5_000_000, ge=0, alias="SIGNUP_CREDIT_MICRO")
     reservation_ttl_seconds: int = Field(default=600, ge=10, alias="RESERVATION_TTL_SECONDS")
+    streak_rewards_schedule: str = Field(default="0 5 * * * *", alias="STREAK_REWARDS_SCHEDULE")
+    streak_daily_reward_micro: int = Field(default=10_000, ge=0, alias="STREAK_DAILY_REWARD_MICRO")
+    streak_milestones: str = Field(
+        default="7:100000,30:500000,100:2000000", alias="STREAK_MILESTONES"
+    )
+    streak_max_freezes: int = Field(default=2, ge=0, alias="STREAK_MAX_FREEZES")
+    streak_freeze_every_days: int = Field(default=7, ge=1, alias="STREAK_FREEZE_EVERY_DAYS")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @field_validator("public_base_url", "twilio_api_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def milestones(self) -> dict[int, int]:
+        """STREAK_MILESTONES "7:100000,30:500000" as {days: reward_micro}."""
+        pairs = (item.split(":") for item in self.streak_milestones.split(",") if item.strip())
+        return {int(days): int(amount) for days, amount in pairs}
+
+    @field_validator("streak_milestones")
+    @classmethod
+    def _check_milestones(cls, value: str) -> str:
+        for item in filter(None, (i.strip() for i in value.split(","))):
+            days, sep, amount = item.partition(":")
+            if not sep or int(days) < 1 or int(amount) < 0:
+                raise ValueError("STREAK_MILESTONES is days:reward_micro[,days:reward_micro...]")
+        return value
 
     @property
     def sandbox_sms(self) -> bool:

@@ -20,6 +20,7 @@ import asyncpg
 from shared_code import contacts, conversations, events, intake, keywords, outbound, queues
 from shared_code.businesses import Business, business_by_number, get_business
 from shared_code.db import get_pool
+from shared_code.owner_alerts import alert_owner
 from shared_code.owner_relay import handle_owner_text
 from shared_code.phones import try_e164
 from shared_code.reply_composer import compose, emergency_words
@@ -37,6 +38,10 @@ async def handle_task(payload: dict[str, Any]) -> str:
         return await handle_inbound(payload)
     if kind == "reply":
         return await handle_reply(payload)
+    if kind == "alert":  # an owner note held through quiet hours
+        return await alert_owner(
+            str(payload["event_id"]), str(payload["event_type"]), payload["data"]
+        )
     raise ValueError(f"unknown messages task kind {kind!r}")
 
 

@@ -23,7 +23,8 @@ from tests.fakes.twilio_api import FakeTwilio
 
 TABLES = (
     "notifications_sent, outbox, messages, calls, conversations, conversation_refs, contacts, "
-    "api_keys, inbound_receipts, credit_ledger, credit_reservations, usage_events, businesses, "
+    "api_keys, inbound_receipts, credit_ledger, credit_reservations, usage_events, activity_days, "
+    "streaks, businesses, "
     "sandbox_messages"
 )
 
@@ -134,6 +135,7 @@ async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
             "BUSINESS_CACHE_SECONDS": "0",
             "OUTBOX_REPUBLISH_AFTER_SECONDS": "0",
             "OUTBOX_SCHEDULE": "0 */1 * * * *",
+            "STREAK_REWARDS_SCHEDULE": "0 5 * * * *",
             # Quiet hours off unless a test turns them on (they depend on the wall clock).
             "QUIET_HOURS_START": "00:00",
             "QUIET_HOURS_END": "00:00",

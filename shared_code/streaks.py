@@ -1,0 +1,229 @@
+"""Streak rewards: owners who act every day earn credits.
+
+A day is a calendar day in the business's own IANA zone (DST days are 23 or 25 hours long and
+still one day). Activity is recorded once per business and local day. Settlement advances each
+business's streak one *closed* day at a time (`next_day` < the local date now), all businesses
+in one set-based statement per step, so missed timer runs are caught up step by step and a re-run
+finds nothing due. Each step's state change is guarded by `next_day`, and every grant has a
+ledger idempotency key of business, day and kind: two runs at once can never grant twice.
+
+Rules per settled day: active -> streak + 1, and every STREAK_FREEZE_EVERY_DAYS active days earn
+a freeze (at most STREAK_MAX_FREEZES held); missed -> a held freeze is spent and the streak kept
+(a frozen day does not add to it), otherwise the streak resets. Active days earn the daily
+reward, and reaching a milestone earns its bonus.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from shared_code import events
+from shared_code.db import get_pool
+from shared_code.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/nevermiss/streak_rewards"
+ACTIVITY_KINDS = frozenset({"check_in", "owner_reply", "takeover", "lead_marked"})
+
+
+async def emit_activity(
+    conn: asyncpg.Connection,
+    business_id: uuid.UUID,
+    kind: str,
+    fact: str,
+    at: datetime | None = None,
+) -> uuid.UUID:
+    """Report a qualifying owner action (in the caller's transaction)."""
+    return await events.record_event(
+        conn, events.ACTIVITY_RECORDED, SOURCE,
+        {
+            "business_id": str(business_id),
+            "kind": kind,
+            "occurred_at": (at or datetime.now(UTC)).isoformat(),
+        },
+        fact=(str(business_id), kind, fact), subject=f"businesses/{business_id}/activity",
+    )  # fmt: skip
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def record_activity(business_id: uuid.UUID, occurred_at: datetime) -> bool:
+    """One row per business and local day (the zone the business has now); True if new."""
+    pool = await get_pool()
+    inserted = await pool.fetchval(
+        "INSERT INTO activity_days (business_id, day, first_activity_at)"
+        " SELECT id, ($2::timestamptz AT TIME ZONE time_zone)::date, $2 FROM businesses"
+        " WHERE id = $1 ON CONFLICT DO NOTHING RETURNING 1",
+        business_id, occurred_at,
+    )  # fmt: skip
+    return bool(inserted)
+
+
+_ENROL = """
+INSERT INTO streaks (business_id, next_day)
+SELECT b.id, (b.created_at AT TIME ZONE b.time_zone)::date FROM businesses b
+WHERE NOT EXISTS (SELECT 1 FROM streaks s WHERE s.business_id = b.id)
+ON CONFLICT DO NOTHING
+"""
+
+_DUE = """
+SELECT s.business_id FROM streaks s JOIN businesses b ON b.id = s.business_id
+WHERE s.next_day < ($1::timestamptz AT TIME ZONE b.time_zone)::date
+ORDER BY s.business_id
+LIMIT $2
+FOR UPDATE OF s SKIP LOCKED
+"""
+
+_SETTLE_ONE_DAY = """
+WITH due AS (
+    SELECT s.business_id, s.next_day AS day, s.current, s.freezes, s.run_days,
+           EXISTS (SELECT 1 FROM activity_days a
+                   WHERE a.business_id = s.business_id AND a.day = s.next_day) AS active
+    FROM streaks s WHERE s.business_id = ANY($1::uuid[])
+),
+decided AS (
+    SELECT d.*, (NOT d.active AND d.current > 0 AND d.freezes > 0) AS frozen,
+           (d.active AND d.run_days + 1 >= $2) AS earns_freeze
+    FROM due d
+),
+next AS (
+    SELECT d.business_id, d.day, d.active, d.frozen,
+        CASE WHEN d.active THEN d.current + 1 WHEN d.frozen THEN d.current ELSE 0 END AS current,
+        CASE WHEN d.earns_freeze THEN 0 WHEN d.active THEN d.run_days + 1
+             WHEN d.frozen THEN d.run_days ELSE 0 END AS run_days,
+        CASE WHEN d.earns_freeze THEN least(d.freezes + 1, $3)
+             WHEN d.frozen THEN d.freezes - 1 ELSE d.freezes END AS freezes
+    FROM decided d
+),
+advanced AS (
+    UPDATE streaks s SET current = n.current, longest = greatest(s.longest, n.current),
+        freezes = n.freezes, run_days = n.run_days, next_day = s.next_day + 1, settled_at = now()
+    FROM next n WHERE s.business_id = n.business_id AND s.next_day = n.day
+    RETURNING s.business_id, n.day, n.active, n.frozen, n.current
+),
+grants AS (
+    SELECT a.business_id, a.day, a.current, 'daily' AS grant_kind, $4::bigint AS amount
+    FROM advanced a WHERE a.active AND $4::bigint > 0
+    UNION ALL
+    SELECT a.business_id, a.day, a.current, 'milestone:' || m.days, m.amount
+    FROM advanced a JOIN unnest($5::int[], $6::bigint[]) AS m(days, amount) ON m.days = a.current
+    WHERE a.active AND m.amount > 0
+),
+keyed AS (
+    SELECT g.*, 'streak:' || g.business_id || ':' || g.day || ':' || g.grant_kind AS key,
+           b.balance_micro
+             + sum(g.amount) OVER (PARTITION BY g.business_id ORDER BY g.grant_kind) AS after
+    FROM grants g JOIN businesses b ON b.id = g.business_id
+),
+entries AS (
+    INSERT INTO credit_ledger (business_id, idempotency_key, kind, amount_micro,
+                               balance_after_micro, note)
+    SELECT business_id, key, 'reward', amount, after,
+           'streak ' || grant_kind || ' (day ' || current || ', ' || day || ')'
+    FROM keyed
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING business_id, amount_micro, idempotency_key
+),
+credited AS (
+    UPDATE businesses b SET balance_micro = b.balance_micro + t.total,
+        credits_low_since = CASE WHEN b.balance_micro + t.total < $7
+                                 THEN b.credits_low_since END
+    FROM (SELECT business_id, sum(amount_micro) AS total FROM entries GROUP BY business_id) t
+    WHERE b.id = t.business_id
+    RETURNING b.id
+),
+announced AS (
+    INSERT INTO outbox (id, type, source, subject, data)
+    SELECT md5('nevermiss.streak.reward_granted|' || k.key)::uuid,
+           'nevermiss.streak.reward_granted', '/nevermiss/streak_rewards',
+           'businesses/' || k.business_id || '/streak',
+           jsonb_build_object('business_id', k.business_id, 'day', k.day, 'kind', k.grant_kind,
+                              'amount_micro', k.amount, 'streak', k.current)
+    FROM keyed k JOIN entries e ON e.idempotency_key = k.key
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM advanced) AS settled,
+       (SELECT count(*) FROM entries) AS grants,
+       (SELECT count(*) FROM credited) AS credited,
+       (SELECT coalesce(array_agg(id), '{}') FROM announced) AS event_ids
+"""
+
+
+@dataclass
+class SettleResult:
+    days_settled: int = 0
+    grants: int = 0
+    steps: int = 0
+    event_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+async def settle(
+    as_of: datetime | None = None, batch_size: int = 100_000, max_steps: int = 10_000
+) -> SettleResult:
+    """Settle every closed, unsettled local day of every business, oldest first."""
+    settings = get_settings()
+    milestones = settings.milestones
+    as_of = as_of or datetime.now(UTC)
+    result = SettleResult()
+    pool = await get_pool()
+    async with pool.acquire() as conn:
+        await conn.execute(_ENROL)
+        while result.steps < max_steps:
+            async with conn.transaction():
+                due = [r["business_id"] for r in await conn.fetch(_DUE, as_of, batch_size)]
+                if not due:
+                    break
+                # Balances move below: lock those businesses in id order, like the usage ingest.
+                await conn.execute(
+                    "SELECT 1 FROM businesses WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+                    due,
+                )
+                row = await conn.fetchrow(
+                    _SETTLE_ONE_DAY, due, settings.streak_freeze_every_days,
+                    settings.streak_max_freezes, settings.streak_daily_reward_micro,
+                    list(milestones), list(milestones.values()),
+                    settings.credits_low_threshold_micro,
+                )  # fmt: skip
+            assert row is not None
+            result.steps += 1
+            result.days_settled += row["settled"]
+            result.grants += row["grants"]
+            result.event_ids.extend(row["event_ids"])
+    await events.publish_now(result.event_ids)
+    return result
+
+
+async def summary(business_id: uuid.UUID) -> dict[str, Any]:
+    """Current and longest streak, freezes held, and the next milestone (for the account)."""
+    pool = await get_pool()
+    row = await pool.fetchrow("SELECT * FROM streaks WHERE business_id = $1", business_id)
+    current = row["current"] if row else 0
+    upcoming = sorted(d for d in get_settings().milestones if d > current)
+    next_milestone = None
+    if upcoming:
+        days = upcoming[0]
+        next_milestone = {
+            "days": days,
+            "reward_micro": get_settings().milestones[days],
+            "days_to_go": days - current,
+        }
+    return {
+        "current": current,
+        "longest": row["longest"] if row else 0,
+        "freezes": row["freezes"] if row else 0,
+        "settled_through": (row["next_day"] - timedelta(days=1)).isoformat() if row else None,
+        "next_milestone": next_milestone,
+    }
