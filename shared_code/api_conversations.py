@@ -127,7 +127,7 @@ async def _owner_action(
     async with pool.acquire() as conn:
         async with conn.transaction():
             row = await _visible(conn, principal, raw_id, lock=True)
-            business = await get_business(row["business_id"])
+            business = await get_business(row["business_id"], conn)
             assert business is not None
             try:
                 result: Any
@@ -140,8 +140,8 @@ async def _owner_action(
             except owner_relay.OwnerActionError as err:
                 status = 409 if err.code in ("closed", "opted_out", "blocked", "landline") else 422
                 raise ApiError(status, err.code, err.reason) from None
-        await owner_relay.after_commit(result)
         fresh = await conn.fetchrow("SELECT * FROM conversations WHERE id = $1", row["id"])
+    await owner_relay.after_commit(result)
     return 200, {"conversation": _conversation_json(fresh), "outcome": result.outcome}
 
 

@@ -186,9 +186,12 @@ async def create_business(data: BusinessCreate) -> tuple[Business, str]:
     return Business.from_row(row), key
 
 
-async def get_business(business_id: uuid.UUID) -> Business | None:
-    pool = await get_pool()
-    row = await pool.fetchrow("SELECT * FROM businesses WHERE id = $1", business_id)
+async def get_business(
+    business_id: uuid.UUID, conn: asyncpg.Connection | None = None
+) -> Business | None:
+    """By id; pass `conn` when already holding a connection (never hold one and ask for two)."""
+    executor = conn if conn is not None else await get_pool()
+    row = await executor.fetchrow("SELECT * FROM businesses WHERE id = $1", business_id)
     return Business.from_row(row) if row else None
 
 

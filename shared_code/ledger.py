@@ -240,7 +240,9 @@ RETURNING id
 """
 
 
-async def reserve(business_id: uuid.UUID, amount_micro: int) -> uuid.UUID | None:
+async def reserve(
+    business_id: uuid.UUID, amount_micro: int, conn: asyncpg.Connection | None = None
+) -> uuid.UUID | None:
     """Hold `amount_micro` for a model call; None when the available balance is short.
 
     The business row is locked by its own statement first: the check then runs with a snapshot
@@ -248,8 +250,11 @@ async def reserve(business_id: uuid.UUID, amount_micro: int) -> uuid.UUID | None
     same statement would leave the live-reservation sum reading the statement's older snapshot,
     which let 18 of 50 concurrent holds through where 10 fit.)
     """
-    pool = await get_pool()
-    async with pool.acquire() as conn, conn.transaction():
+    if conn is None:
+        pool = await get_pool()
+        async with pool.acquire() as acquired:
+            return await reserve(business_id, amount_micro, acquired)
+    async with conn.transaction():
         await conn.execute("SELECT 1 FROM businesses WHERE id = $1 FOR UPDATE", business_id)
         reservation_id: uuid.UUID | None = await conn.fetchval(
             _RESERVE, uuid.uuid4(), business_id, amount_micro,
@@ -258,22 +263,21 @@ async def reserve(business_id: uuid.UUID, amount_micro: int) -> uuid.UUID | None
     return reservation_id
 
 
-async def release(reservation_id: uuid.UUID) -> None:
+async def release(reservation_id: uuid.UUID, conn: asyncpg.Connection | None = None) -> None:
     """Give back a reservation that no usage will settle (the call never spent tokens)."""
-    pool = await get_pool()
-    await pool.execute(
+    executor = conn if conn is not None else await get_pool()
+    await executor.execute(
         "UPDATE credit_reservations SET closed_at = now() WHERE id = $1 AND closed_at IS NULL",
         reservation_id,
     )
 
 
-async def note_exhausted(business_id: uuid.UUID) -> None:
-    """The assistant fell back for lack of credit: tell the owner, at most once a day."""
-    pool = await get_pool()
-    async with pool.acquire() as conn, conn.transaction():
+async def note_exhausted(conn: asyncpg.Connection, business_id: uuid.UUID) -> uuid.UUID:
+    """The assistant fell back for lack of credit: the owner is told, at most once a day.
+    Returns the event id for the caller to publish once it has let go of `conn`."""
+    async with conn.transaction():
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        eid = await _credits_low(conn, business_id, today, "exhausted")
-    await events.publish_now([eid])
+        return await _credits_low(conn, business_id, today, "exhausted")
 
 
 # --- top-ups and the account ----------------------------------------------------------------

@@ -31,6 +31,7 @@ class ReplyPlan:
     close_reason: str | None = None
     auto_responder: bool = False
     usage_events: list[dict[str, Any]] = field(default_factory=list)
+    event_ids: list[uuid.UUID] = field(default_factory=list)  # to publish after commit
 
 
 def profile(business: Business) -> assistant.BusinessProfile:
@@ -80,6 +81,7 @@ def emergency_ack(business: Business) -> str:
 
 
 async def compose(
+    conn: asyncpg.Connection,
     business: Business,
     conversation: asyncpg.Record,
     texts: list[str],
@@ -94,9 +96,12 @@ async def compose(
         return ReplyPlan(emergency_ack(business), scripted.lead, scripted.complete)
     usage_events: list[dict[str, Any]] = []
     if assistant.is_configured():
-        reservation = await _admit(business, history)
+        reservation = await _admit(conn, business, history)
         if reservation is None:
-            await ledger.note_exhausted(business.id)
+            exhausted = await ledger.note_exhausted(conn, business.id)
+            return ReplyPlan(
+                scripted.reply, scripted.lead, scripted.complete, event_ids=[exhausted]
+            )
         else:
             try:
                 turn = await assistant.ai_turn(
@@ -106,7 +111,7 @@ async def compose(
             except assistant.AssistantUnavailable as exc:
                 log.warning("model unavailable, scripted reply instead: %s", type(exc).__name__)
                 if exc.usage is None:
-                    await ledger.release(reservation)
+                    await ledger.release(reservation, conn)
                 else:
                     usage_events.append(
                         _usage_event(business, conversation, exc.usage, reservation)
@@ -131,10 +136,12 @@ PROMPT_OVERHEAD_TOKENS = 1200
 MAX_OUTPUT_TOKENS = 200
 
 
-async def _admit(business: Business, history: list[dict[str, str]]) -> uuid.UUID | None:
+async def _admit(
+    conn: asyncpg.Connection, business: Business, history: list[dict[str, str]]
+) -> uuid.UUID | None:
     """Reserve the most this turn can cost; None when the business lacks the credit."""
     prompt_tokens = PROMPT_OVERHEAD_TOKENS + sum(len(m["text"]) for m in history) // 3
     estimate = pricing.estimate_ai_max(
         get_settings().openai_model, prompt_tokens, MAX_OUTPUT_TOKENS
     )
-    return await ledger.reserve(business.id, estimate)
+    return await ledger.reserve(business.id, estimate, conn)

@@ -178,35 +178,39 @@ async def handle_reply(payload: dict[str, Any]) -> str:
             return "busy"
         token, conversation = claim
         try:
-            return await _reply(conn, conversation, token, after_id)
+            outcome, event_ids = await _reply(conn, conversation, token, after_id)
         finally:
             await conversations.release_reply_lease(conn, conversation_id, token)
+    # Published after the connection is back: a task never holds one connection and waits for
+    # another (with every pooled connection held that way, the worker would hang).
+    await events.publish_now(event_ids)
+    return outcome
 
 
 async def _reply(
     conn: asyncpg.Connection, conversation: asyncpg.Record, token: uuid.UUID, after_id: int
-) -> str:
+) -> tuple[str, list[uuid.UUID]]:
     if conversation["status"] != "open" or conversation["auto_paused_reason"]:
-        return "paused"
+        return "paused", []
     if conversations.owner_is_active(conversation, datetime.now(UTC)):
-        return "owner_active"
+        return "owner_active", []
     pending = await conn.fetch(
         "SELECT id, body FROM messages WHERE conversation_id = $1 AND author = 'customer'"
         " AND id > $2 ORDER BY coalesce(received_at, created_at), id",
         conversation["id"], conversation["replied_through_id"],
     )  # fmt: skip
     if not pending:
-        return "nothing_new"
+        return "nothing_new", []
     latest = max(row["id"] for row in pending)
     if latest > after_id:
-        return "superseded"  # a newer text's task will answer them all
-    business = await get_business(conversation["business_id"])
+        return "superseded", []  # a newer text's task will answer them all
+    business = await get_business(conversation["business_id"], conn)
     assert business is not None
     texts = [row["body"] for row in pending]
     history = await conversations.history(conn, conversation["id"])
-    plan = await compose(business, conversation, texts, history)
+    plan = await compose(conn, business, conversation, texts, history)
 
-    event_ids: list[uuid.UUID] = []
+    event_ids: list[uuid.UUID] = list(plan.event_ids)
     async with conn.transaction():
         advanced = await conn.fetchrow(
             "UPDATE conversations SET replied_through_id = $3, lead = $4, last_activity_at = now()"
@@ -214,7 +218,7 @@ async def _reply(
             conversation["id"], token, latest, plan.lead,
         )  # fmt: skip
         if advanced is None:
-            return "lost_lease"
+            return "lost_lease", event_ids
         event_ids += [
             await events.record_event(
                 conn,
@@ -245,8 +249,7 @@ async def _reply(
             )
         if plan.close_reason:
             await conversations.close(conn, conversation["id"])
-    await events.publish_now(event_ids)
-    return outcome
+    return outcome, event_ids
 
 
 async def _send_reply(

@@ -17,17 +17,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+import asyncpg
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from shared_code.db import get_pool
 from shared_code.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 _client: Client | None = None
 _client_loop: asyncio.AbstractEventLoop | None = None
+_sandbox_pool: asyncpg.Pool | None = None
+_sandbox_loop: asyncio.AbstractEventLoop | None = None
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,24 @@ def _get_client() -> Client:
     return _client
 
 
+async def _get_sandbox_pool() -> asyncpg.Pool:
+    """The sandbox's own small pool: a send happens while the caller holds a connection of the
+    main pool, and asking that pool for a second one could exhaust it under load."""
+    global _sandbox_pool, _sandbox_loop
+    loop = asyncio.get_running_loop()
+    if _sandbox_pool is None or _sandbox_loop is not loop:
+        dsn = get_settings().database_url.get_secret_value()
+        _sandbox_pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        _sandbox_loop = loop
+    return _sandbox_pool
+
+
 async def close_client() -> None:
-    """Close the HTTP session behind the Twilio client (shutdown, and tests between cases)."""
-    global _client, _client_loop
+    """Close the HTTP session behind the Twilio client and the sandbox pool (shutdown, tests)."""
+    global _client, _client_loop, _sandbox_pool, _sandbox_loop
+    if _sandbox_pool is not None:
+        sandbox, _sandbox_pool, _sandbox_loop = _sandbox_pool, None, None
+        await sandbox.close()
     client, _client, _client_loop = _client, None, None
     http_client = getattr(client, "http_client", None) if client is not None else None
     if isinstance(http_client, AsyncTwilioHttpClient):
@@ -86,7 +103,7 @@ async def send_sms(to: str, from_: str, body: str, status_callback_path: str) ->
     callback = public_url(status_callback_path)
     if get_settings().sandbox_sms:
         sid = "SM" + secrets.token_hex(16)
-        pool = await get_pool()
+        pool = await _get_sandbox_pool()
         await pool.execute(
             "INSERT INTO sandbox_messages (sid, to_number, from_number, body, status_callback)"
             " VALUES ($1, $2, $3, $4, $5)",
