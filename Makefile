@@ -33,6 +33,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.webhook_ack
 	$(BIN)/python -m bench.text_back
+	$(BIN)/python -m bench.sms_pipeline
 
 clean:
 	rm -rf $(VENV) node_modules .data

@@ -1,4 +1,5 @@
-"""Command line: `python -m devhost [serve]` and `python -m devhost simulate call|sms ...`."""
+"""Command line: `python -m devhost [serve]`, `python -m devhost simulate call|business|sms ...`
+and `python -m devhost transcript` (a customer's conversation as the app stored it)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,26 @@ from devhost.simulate import (
     DEMO_OWNER,
     OUTCOMES,
     register_business,
+    show_transcript,
     simulate_call,
     simulate_sms,
 )
+
+SMS_HELP = f"""\
+A text to the business number, signed as Twilio signs it. The simulator then watches the SMS
+sandbox and prints what the app texted back: a customer's reply comes BURST_WINDOW_SECONDS
+(default 2 s) after their text, so it waits for that (up to --wait seconds).
+
+Owner takeover: text from the owner's phone (the business's owner_phone, {DEMO_OWNER} for the
+demo business) and start with the conversation's number, shown in the owner's alert and by
+`python -m devhost transcript`:
+  simulate sms --from {DEMO_OWNER} --body "#12 On my way"
+      the customer gets "On my way"; the assistant pauses and the customer's texts are
+      relayed to the owner's phone
+  simulate sms --from {DEMO_OWNER} --body "#12 release"
+      back to the assistant (also "resume" or "bot"); "#12 close" closes the conversation
+With only one open conversation the "#12" may be left out.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,12 +70,33 @@ def build_parser() -> argparse.ArgumentParser:
     business.add_argument("--time-zone", default="America/New_York")
     business.add_argument("--host", default=default_host)
 
-    sms = kinds.add_parser("sms", help="a customer texts the business number")
-    sms.add_argument("--from", dest="from_number", default=DEMO_CALLER)
+    sms = kinds.add_parser(
+        "sms",
+        help="a customer (or the owner: takeover) texts the business number",
+        description=SMS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sms.add_argument(
+        "--from", dest="from_number", default=DEMO_CALLER,
+        help=f"sender: a customer (default {DEMO_CALLER}) or the owner's phone for commands",
+    )  # fmt: skip
     sms.add_argument("--to", dest="to_number", default=DEMO_BUSINESS)
-    sms.add_argument("--body", required=True)
+    sms.add_argument("--body", required=True, help='the text, e.g. "My sink is leaking"')
     sms.add_argument("--host", default=default_host)
-    sms.add_argument("--wait", type=float, default=10.0, help="seconds to watch the sandbox")
+    sms.add_argument(
+        "--wait", type=float, default=20.0, help="at most this many seconds to watch the sandbox"
+    )
+
+    transcript = commands.add_parser(
+        "transcript",
+        help="print a customer's latest conversation (time, author, text)",
+        description="The latest conversation(s) with a customer's phone, read from the running"
+        " host's GET /sandbox/transcript: every text in order, who wrote it (customer,"
+        " assistant, owner, system), and the conversation's number for owner commands.",
+    )
+    transcript.add_argument("--phone", default=DEMO_CALLER, help="the customer's phone (E.164)")
+    transcript.add_argument("--limit", type=int, default=1, help="how many conversations")
+    transcript.add_argument("--host", default=default_host)
     return parser
 
 
@@ -86,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
 
     load_settings()  # the simulator signs with TWILIO_AUTH_TOKEN from the same settings
     try:
-        if args.kind == "call":
+        if args.command == "transcript":
+            asyncio.run(show_transcript(args.host, args.phone, limit=args.limit))
+        elif args.kind == "call":
             asyncio.run(
                 simulate_call(
                     args.host,
@@ -107,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     except OSError as exc:  # aiohttp.ClientConnectorError is an OSError
         print(f"cannot reach {args.host}: {exc}. Is the host running (make dev)?", file=sys.stderr)
+        return 1
+    except LookupError as exc:  # the host answered, but not with a transcript
+        print(str(exc), file=sys.stderr)
         return 1
     return 0
 

@@ -2,7 +2,8 @@
 
 This is the piece that replaces Core Tools. It reads the app once (`catalog`), then wires each
 trigger type to its server: HTTP routes, queue pollers, timers, the Event Grid webhook and local
-topic, plus two local conveniences (`GET /` index, `GET /sandbox/messages`). Everything runs on one
+topic, plus local conveniences (`GET /` index, `GET /sandbox/messages`, `GET /sandbox/transcript`).
+Everything runs on one
 event loop, the way the Python worker runs async functions, so the app's asyncpg pool and Redis
 client behave as in Azure.
 
@@ -70,6 +71,37 @@ async def default_sandbox_reader(after_id: int) -> list[dict[str, Any]]:
     return list(result)
 
 
+TRANSCRIPT_CONVERSATIONS_MAX = 20
+
+
+async def read_transcript(phone: str, limit: int = 1) -> list[dict[str, Any]]:
+    """The latest `limit` conversations with `phone` (newest first), each with its messages in
+    the order they happened. A local view for newcomers; the owner API is the product's."""
+    from shared_code.db import get_pool
+
+    pool = await get_pool()
+    conversations = await pool.fetch(
+        "SELECT c.id, c.ref, c.status, c.mode, c.opened_at, c.closed_at, c.lead,"
+        " c.lead_qualified_at, c.escalated_at, c.escalation_reason,"
+        " b.name AS business_name, b.phone_number AS business_number"
+        " FROM conversations c JOIN businesses b ON b.id = c.business_id"
+        " WHERE c.customer_phone = $1 ORDER BY c.opened_at DESC, c.id LIMIT $2",
+        phone,
+        limit,
+    )
+    messages = await pool.fetch(
+        "SELECT id, conversation_id, direction, author, body, status, automated,"
+        " coalesce(received_at, created_at) AS at FROM messages"
+        " WHERE conversation_id = ANY($1::uuid[]) ORDER BY coalesce(received_at, created_at), id",
+        [row["id"] for row in conversations],
+    )
+    by_conversation: dict[Any, list[dict[str, Any]]] = {row["id"]: [] for row in conversations}
+    for row in messages:
+        message = dict(row)
+        by_conversation[message.pop("conversation_id")].append(message)
+    return [{**dict(row), "messages": by_conversation[row["id"]]} for row in conversations]
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -111,6 +143,7 @@ def build_index(routes: list[str], specs: list[FunctionSpec], url: str) -> str:
         f"  POST {WEBHOOK_PATH}?functionName=NAME   (header aeg-event-type: Notification)",
         f"  POST {TOPIC_PATH}   (local Event Grid topic; header aeg-sas-key)",
         "  GET  /sandbox/messages?after=ID          (texts the app 'sent' without Twilio)",
+        "  GET  /sandbox/transcript?phone=E164      (a customer's latest conversation, in order)",
         "",
         f"Simulate a missed call: python -m devhost simulate call --host {url}",
     ]
@@ -186,8 +219,30 @@ async def start_host(
         body = json.dumps(list(rows), default=_json_default)
         return web.Response(text=body, content_type="application/json")
 
+    async def transcript(request: web.Request) -> web.Response:
+        from shared_code.phones import try_e164
+
+        raw = request.query.get("phone", "").strip()
+        # An unencoded "+" in a query string arrives as a space: accept "?phone=+1415..." too.
+        phone = try_e164(raw) or try_e164("+" + raw)
+        if phone is None:
+            return web.json_response({"error": "phone must be a phone number (E.164)"}, status=400)
+        try:
+            limit = int(request.query.get("limit", "1") or 1)
+        except ValueError:
+            return web.json_response({"error": "limit must be an integer"}, status=400)
+        limit = max(1, min(limit, TRANSCRIPT_CONVERSATIONS_MAX))
+        try:
+            conversations = await read_transcript(phone, limit)
+        except Exception as exc:
+            log.exception("reading the transcript failed")
+            return web.json_response({"error": f"database unavailable: {exc}"}, status=503)
+        body = json.dumps({"phone": phone, "conversations": conversations}, default=_json_default)
+        return web.Response(text=body, content_type="application/json")
+
     web_app.router.add_get("/", index)
     web_app.router.add_get("/sandbox/messages", sandbox)
+    web_app.router.add_get("/sandbox/transcript", transcript)
 
     queue_options = QueueOptions.from_host_json(host_json)
     pollers = [

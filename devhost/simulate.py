@@ -4,7 +4,7 @@ Every webhook is signed exactly as Twilio signs it (HMAC over PUBLIC_BASE_URL + 
 the sorted form parameters, with TWILIO_AUTH_TOKEN), so the app's signature check runs for real
 locally. The request itself goes to `--host`, which may differ from the public URL, just as it
 does behind Azure's front ends. After the webhooks, the simulator shows what the app "texted"
-through the local SMS sandbox.
+through the local SMS sandbox, and `show_transcript` prints a customer's conversation as stored.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -27,6 +28,8 @@ DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 DEMO_CALLER = "+14155550100"
 DEMO_BUSINESS = "+12125550143"
 DEMO_OWNER = "+12125550199"
+REPLY_SETTLE_SECONDS = 0.5  # after the reply: room for texts sent with it (an owner alert)
+QUIET_AFTER_BURST_SECONDS = 2.5  # no reply coming: quiet this long after the burst window
 
 Printer = Callable[[str], None]
 
@@ -105,26 +108,55 @@ async def sandbox_ids(
 
 
 async def latest_sandbox_id(session: aiohttp.ClientSession, host: str) -> int:
-    rows = await sandbox_ids(session, host)
-    return max((int(r.get("id", 0)) for r in rows), default=0)
+    """The newest sandbox text's id (the route answers in pages, oldest first)."""
+    latest = 0
+    while rows := await sandbox_ids(session, host, latest):
+        newest = max(int(r.get("id", 0)) for r in rows)
+        if newest <= latest:
+            break
+        latest = newest
+    return latest
 
 
 async def watch_sandbox(
-    session: aiohttp.ClientSession, host: str, after: int, out: Printer, wait: float, expect: int
+    session: aiohttp.ClientSession,
+    host: str,
+    after: int,
+    out: Printer,
+    wait: float,
+    expect: int | None = None,
+    *,
+    reply_to: str | None = None,
+    quiet: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Print texts that appear in the sandbox for up to `wait` s (sooner once `expect` arrived)."""
+    """Print texts that appear in the sandbox for up to `wait` s; returns them.
+
+    Stops sooner once `expect` texts arrived, or a text to `reply_to` arrived (plus a moment for
+    texts sent with it), or some texts arrived and then none for `quiet` s.
+    """
     out(f"── texts sent by the app (watching the sandbox for up to {wait:.0f}s)")
     seen: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    while loop.time() < deadline and len(seen) < expect:
-        for row in await sandbox_ids(session, host, after):
+    last_new = loop.time()
+    while loop.time() < deadline:
+        rows = await sandbox_ids(session, host, after)
+        for row in rows:
             after = max(after, int(row.get("id", 0)))
             seen.append(row)
             out(
                 f"  to {row.get('to_number')}  from {row.get('from_number')}:\n"
                 f"    {row.get('body')}"
             )
+        now = loop.time()
+        if rows:
+            last_new = now
+            if reply_to is not None and any(r.get("to_number") == reply_to for r in rows):
+                deadline = min(deadline, now + REPLY_SETTLE_SECONDS)
+        if expect is not None and len(seen) >= expect:
+            break
+        if quiet is not None and seen and now - last_new >= quiet:
+            break
         await asyncio.sleep(0.3)
     if not seen:
         out("  (no texts; check the host's log)")
@@ -216,9 +248,17 @@ async def simulate_sms(
     body: str,
     *,
     out: Printer = print,
-    wait: float = 10.0,
+    wait: float = 20.0,
 ) -> list[dict[str, Any]]:
-    """A customer texts the business number. Returns new sandbox texts (the app's replies)."""
+    """Someone texts the business number. Returns the new sandbox texts (the app's answers).
+
+    A customer's reply comes BURST_WINDOW_SECONDS (default 2) after their text, so the watch
+    lasts until a text to the sender arrived, or texts arrived and then none came for the burst
+    window plus a moment (a text relayed to the owner who took over, the owner's text delivered
+    to the customer), or `wait` seconds passed. From the owner's phone (the business's
+    `owner_phone`) the body is a command: "#12 On my way" texts the customer of conversation 12
+    and takes it over, "#12 release" hands it back to the assistant, "#12 close" closes it.
+    """
     async with aiohttp.ClientSession() as session:
         twilio = Twilio.from_env(host, session)
         baseline = await latest_sandbox_id(session, twilio.host)
@@ -242,7 +282,75 @@ async def simulate_sms(
         show_response(out, "POST /api/sms/incoming", status, ctype, text)
         if status != 200:
             return []
-        return await watch_sandbox(session, twilio.host, baseline, out, wait, expect=1)
+        return await watch_sandbox(
+            session, twilio.host, baseline, out, wait,
+            reply_to=from_number, quiet=burst_window_seconds() + QUIET_AFTER_BURST_SECONDS,
+        )  # fmt: skip
+
+
+def burst_window_seconds() -> float:
+    """The host's BURST_WINDOW_SECONDS (same settings as the host), default 2."""
+    try:
+        return max(0.0, float(os.environ.get("BURST_WINDOW_SECONDS") or 2.0))
+    except ValueError:
+        return 2.0
+
+
+async def fetch_transcript(
+    session: aiohttp.ClientSession, host: str, phone: str, limit: int = 1
+) -> dict[str, Any]:
+    """`GET /sandbox/transcript`: the customer's latest conversations, messages in order."""
+    params = {"phone": phone, "limit": str(limit)}
+    async with session.get(f"{host.rstrip('/')}/sandbox/transcript", params=params) as resp:
+        body = await resp.json(content_type=None)
+        if resp.status != 200:
+            message = body.get("error") if isinstance(body, dict) else body
+            raise LookupError(f"GET /sandbox/transcript: HTTP {resp.status}: {message}")
+        return dict(body)
+
+
+def _clock(value: str | None, with_date: bool = False) -> str:
+    if not value:
+        return "--:--:--"
+    moment = datetime.fromisoformat(value).astimezone()  # this machine's local time
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+
+
+def format_transcript(transcript: dict[str, Any]) -> list[str]:
+    """Readable lines: one header per conversation, then `time  author  text` per message."""
+    phone = transcript.get("phone", "")
+    conversations = transcript.get("conversations") or []
+    if not conversations:
+        return [f"── no conversation with {phone} yet"]
+    lines: list[str] = []
+    for conv in reversed(conversations):  # oldest first, so the latest ends the output
+        mode = "owner has taken over" if conv.get("mode") == "owner" else "assistant answers"
+        state = f"open, {mode}" if conv.get("status") == "open" else "closed"
+        lines.append(
+            f"── conversation #{conv.get('ref')} with {phone}: {conv.get('business_name')}"
+            f" ({conv.get('business_number')}), {state}"
+        )
+        lines.append(f"   opened {_clock(conv.get('opened_at'), with_date=True)}")
+        lead = {k: v for k, v in (conv.get("lead") or {}).items() if v}
+        if lead:
+            lines.append("   lead: " + "; ".join(f"{k}: {v}" for k, v in lead.items()))
+        for msg in conv.get("messages") or []:
+            text = " ".join(str(msg.get("body", "")).split())
+            lines.append(f"  {_clock(msg.get('at'))}  {msg.get('author', ''):<9}  {text}")
+        if not conv.get("messages"):
+            lines.append("  (no messages)")
+    return lines
+
+
+async def show_transcript(
+    host: str, phone: str, *, limit: int = 1, out: Printer = print
+) -> dict[str, Any]:
+    """Print the latest `limit` conversation(s) with `phone` as stored by the app."""
+    async with aiohttp.ClientSession() as session:
+        transcript = await fetch_transcript(session, host, phone, limit)
+    for line in format_transcript(transcript):
+        out(line)
+    return transcript
 
 
 async def register_business(
