@@ -104,9 +104,9 @@ async def history(
     conn: asyncpg.Connection, conversation_id: uuid.UUID, limit: int = 30
 ) -> list[dict[str, str]]:
     rows = await conn.fetch(
-        "SELECT author, body FROM (SELECT id, author, body FROM messages"
-        " WHERE conversation_id = $1 ORDER BY coalesce(received_at, created_at) DESC, id DESC"
-        " LIMIT $2) recent ORDER BY id",
+        "SELECT author, body FROM (SELECT id, author, body, coalesce(received_at, created_at)"
+        " AS at FROM messages WHERE conversation_id = $1 ORDER BY at DESC, id DESC LIMIT $2)"
+        " recent ORDER BY at, id",
         conversation_id, limit,
     )  # fmt: skip
     return [{"role": r["author"], "text": r["body"]} for r in rows]
