@@ -17,8 +17,17 @@ from typing import Any
 
 import asyncpg
 
-from shared_code import contacts, conversations, events, intake, keywords, outbound, queues
+from shared_code import (
+    contacts,
+    conversation_events,
+    conversations,
+    events,
+    keywords,
+    outbound,
+    queues,
+)
 from shared_code.businesses import Business, business_by_number, get_business
+from shared_code.customer_notices import help_text, opt_in_text, opt_out_text, send_notice
 from shared_code.db import get_pool
 from shared_code.owner_alerts import alert_owner
 from shared_code.owner_relay import handle_owner_text
@@ -82,27 +91,31 @@ async def handle_inbound(payload: dict[str, Any]) -> str:
             return "opted_out"
         if conversation is not None:
             message_id = await _store_inbound(conn, conversation["id"], sid, body, payload)
-            event_ids.append(await _received_event(conn, business, conversation, sid, message_id))
+            event_ids.append(
+                await conversation_events.received(conn, business, conversation, sid, message_id)
+            )
 
         if match.intent is keywords.Intent.OPT_OUT:
             await contacts.opt_out(conn, business.id, sender)
             if conversation is not None:
                 await conversations.close(conn, conversation["id"])
             if not match.exact_keyword and not opted_out:  # Twilio confirms its own keywords
-                event_ids += await _notice(
-                    conn, business, sender, conversation, _opt_out_text(business),
+                event_ids += await send_notice(
+                    conn, business, sender, conversation, opt_out_text(business),
                     allow_opted_out=True,
                 )  # fmt: skip
             outcome = "opted_out_now"
         elif match.intent is keywords.Intent.OPT_IN:
             await contacts.opt_in(conn, business.id, sender)
             if not match.exact_keyword:
-                event_ids += await _notice(
-                    conn, business, sender, conversation, _opt_in_text(business)
+                event_ids += await send_notice(
+                    conn, business, sender, conversation, opt_in_text(business)
                 )
             outcome = "opted_in"
         elif match.intent is keywords.Intent.HELP:
-            event_ids += await _notice(conn, business, sender, conversation, _help_text(business))
+            event_ids += await send_notice(
+                conn, business, sender, conversation, help_text(business)
+            )
             outcome = "help"
         else:
             assert conversation is not None
@@ -138,7 +151,7 @@ async def _route_customer_text(
             conversation["id"],
         )
         relay = f"#{conversation['ref']} {sender}: {body}"
-        event_ids += await _notice(
+        event_ids += await send_notice(
             conn, business, business.owner_phone, conversation, relay, kind="owner_relay"
         )
         return "relayed_to_owner", None
@@ -147,7 +160,9 @@ async def _route_customer_text(
     emergency = keywords.is_emergency(body, emergency_words())
     if emergency and conversation["escalated_at"] is None:
         event_ids.append(
-            await escalate(conn, business, conversation, f"emergency: {emergency}", body)
+            await conversation_events.escalate(
+                conn, business, conversation, f"emergency: {emergency}", body
+            )
         )
     last_id = await conn.fetchval(
         "SELECT max(id) FROM messages WHERE conversation_id = $1 AND author = 'customer'",
@@ -236,16 +251,20 @@ async def _reply(
                 conversation["id"],
             )
             event_ids.append(
-                await escalate(conn, business, advanced, "another auto-responder", texts[-1])
+                await conversation_events.escalate(
+                    conn, business, advanced, "another auto-responder", texts[-1]
+                )
             )
             outcome = "auto_responder"
         else:
             outcome = await _send_reply(conn, business, advanced, plan.reply, event_ids)
         if plan.lead_complete and advanced["lead_qualified_at"] is None:
-            event_ids.append(await _qualify(conn, business, advanced, plan.lead))
+            event_ids.append(await conversation_events.qualify(conn, business, advanced, plan.lead))
         if plan.escalate_reason and advanced["escalated_at"] is None:
             event_ids.append(
-                await escalate(conn, business, advanced, plan.escalate_reason, texts[-1])
+                await conversation_events.escalate(
+                    conn, business, advanced, plan.escalate_reason, texts[-1]
+                )
             )
         if plan.close_reason:
             await conversations.close(conn, conversation["id"])
@@ -271,59 +290,13 @@ async def _send_reply(
                 conversation["id"],
             )
             event_ids.append(
-                await escalate(conn, business, conversation, "too many automated replies", reply)
+                await conversation_events.escalate(
+                    conn, business, conversation, "too many automated replies", reply
+                )
             )
         return f"blocked_{blocked.reason}"
     event_ids += sent.event_ids
     return "replied"
-
-
-async def escalate(
-    conn: asyncpg.Connection,
-    business: Business,
-    conversation: asyncpg.Record,
-    reason: str,
-    last_text: str,
-) -> uuid.UUID:
-    await conn.execute(
-        "UPDATE conversations SET escalated_at = coalesce(escalated_at, now()),"
-        " escalation_reason = coalesce(escalation_reason, $2) WHERE id = $1",
-        conversation["id"], reason,
-    )  # fmt: skip
-    return await events.record_event(
-        conn, events.CONVERSATION_ESCALATED, SOURCE,
-        {
-            "business_id": str(business.id),
-            "conversation_id": str(conversation["id"]),
-            "conversation_ref": conversation["ref"],
-            "customer": conversation["customer_phone"],
-            "reason": reason,
-            "last_text": last_text[:300],
-        },
-        fact=(str(conversation["id"]), reason),
-        subject=f"businesses/{business.id}/conversations/{conversation['id']}",
-    )  # fmt: skip
-
-
-async def _qualify(
-    conn: asyncpg.Connection, business: Business, conversation: asyncpg.Record, lead: dict[str, str]
-) -> uuid.UUID:
-    await conn.execute(
-        "UPDATE conversations SET lead_qualified_at = now() WHERE id = $1", conversation["id"]
-    )
-    return await events.record_event(
-        conn, events.LEAD_QUALIFIED, SOURCE,
-        {
-            "business_id": str(business.id),
-            "conversation_id": str(conversation["id"]),
-            "conversation_ref": conversation["ref"],
-            "customer": conversation["customer_phone"],
-            "lead": lead,
-            "summary": intake.summary(lead),
-        },
-        fact=(str(conversation["id"]),),
-        subject=f"businesses/{business.id}/conversations/{conversation['id']}",
-    )  # fmt: skip
 
 
 async def _store_inbound(
@@ -344,66 +317,3 @@ async def _store_inbound(
         "UPDATE conversations SET last_activity_at = now() WHERE id = $1", conversation_id
     )
     return message_id
-
-
-async def _received_event(
-    conn: asyncpg.Connection,
-    business: Business,
-    conversation: asyncpg.Record,
-    sid: str,
-    message_id: int,
-) -> uuid.UUID:
-    return await events.record_event(
-        conn, events.MESSAGE_RECEIVED, SOURCE,
-        {
-            "business_id": str(business.id),
-            "conversation_id": str(conversation["id"]),
-            "message_sid": sid,
-            "message_id": message_id,
-            "from": conversation["customer_phone"],
-        },
-        fact=(sid,), subject=f"businesses/{business.id}/conversations/{conversation['id']}",
-    )  # fmt: skip
-
-
-async def _notice(
-    conn: asyncpg.Connection,
-    business: Business,
-    to: str | None,
-    conversation: asyncpg.Record | None,
-    text: str,
-    *,
-    kind: str = "notice",
-    allow_opted_out: bool = False,
-) -> list[uuid.UUID]:
-    """A one-off automated text (keyword answers, relays); a rule refusing it is logged."""
-    if not to:
-        return []
-    try:
-        sent = await outbound.send_text(
-            conn, business, to=to, body=text, author="system", kind=kind,
-            conversation_id=conversation["id"] if conversation and kind == "notice" else None,
-            automated=False, source=SOURCE, allow_opted_out=allow_opted_out,
-        )  # fmt: skip
-    except outbound.SendBlocked as blocked:
-        log.info("%s to %s not sent: %s", kind, to, blocked.reason)
-        return []
-    return sent.event_ids
-
-
-def _opt_out_text(business: Business) -> str:
-    return (
-        f"{business.name}: you're unsubscribed and will get no more texts from us."
-        " Reply START to resubscribe."
-    )
-
-
-def _opt_in_text(business: Business) -> str:
-    return f"{business.name}: you're resubscribed. Reply STOP to opt out."
-
-
-def _help_text(business: Business) -> str:
-    return (
-        f"{business.name}: reply here and we'll help, or call {business.phone_number}."
-        " Reply STOP to opt out."
-    )
