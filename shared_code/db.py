@@ -1,5 +1,8 @@
 """PostgreSQL through asyncpg: one pool per worker process, and the migration runner.
 
+With MIGRATE_ON_START (the default) a worker applies pending migrations before opening its
+pool, so a deployment needs no separate step that reaches the private database.
+
 Migrations are plain numbered `.sql` files in `migrations/`, applied in name order inside one
 transaction each and recorded in `schema_migrations`. An advisory lock lets several processes
 (devhost, tests, a deploy step) call `migrate()` at once without racing.
@@ -42,6 +45,10 @@ async def get_pool() -> asyncpg.Pool:
             dsn = get_settings().database_url.get_secret_value()
             if not dsn:
                 raise RuntimeError("DATABASE_URL is not set")
+            if get_settings().migrate_on_start:
+                # Each worker process brings the schema up to date once, before its first
+                # query (the advisory lock makes concurrent cold starts take turns).
+                await migrate(dsn)
             _pool = await asyncpg.create_pool(
                 dsn, min_size=1, max_size=10, init=_init_connection, command_timeout=30
             )

