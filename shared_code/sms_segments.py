@@ -23,6 +23,11 @@ class SegmentCount:
     segments: int
 
 
+def is_gsm7_basic(ch: str) -> bool:
+    """One character that costs one septet: neither an extension character nor UCS-2."""
+    return ch in _GSM7_BASIC
+
+
 def count_segments(text: str) -> SegmentCount:
     if all(ch in _GSM7_BASIC or ch in _GSM7_EXTENDED for ch in text):
         units = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
