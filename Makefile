@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python -m bench.webhook_ack
 	$(BIN)/python -m bench.text_back
 	$(BIN)/python -m bench.sms_pipeline
+	$(BIN)/python -m bench.usage_ingest
 
 clean:
 	rm -rf $(VENV) node_modules .data

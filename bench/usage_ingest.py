@@ -1,0 +1,423 @@
+"""Usage ingestion through the batch path, beside the raw COPY limit and the naive way.
+
+N usage events (about 70% sms, 30% gpt-4o-mini calls) over 200 businesses are priced with
+`ledger.price_event` before any timing (pricing throughput is reported on its own), then
+written to real PostgreSQL four ways, each timed on its own, from empty tables:
+
+- batch: `ledger.ingest(batch)`, the production path: one statement per batch that inserts
+  the usage rows (ON CONFLICT DO NOTHING), debits each business once and writes one ledger
+  entry per business for the events it newly inserted, with the batch's businesses locked in
+  id order first. Run
+  sequentially for batch sizes 100, 1000 and 5000, and with 2 concurrent workers taking
+  alternate batches of 1000 (every batch touches nearly all 200 businesses, so the workers
+  contend for the same rows: this is the no-deadlock check).
+- copy (the limit): one `copy_records_to_table` of the same N rows into `bench_copy`,
+  created `LIKE usage_events INCLUDING ALL` (same columns, defaults, CHECKs, primary key and
+  index; no foreign key, no ledger, no balance). That is the cheapest way PostgreSQL can take
+  these rows with the indexes any write path must maintain. `copy_bare` (a table with no
+  constraints or indexes) is reported too, as the heap-only ceiling.
+- naive: what a per-event handler does without batching: per event, one transaction with
+  an INSERT into usage_events (ON CONFLICT DO NOTHING), an UPDATE of the business balance
+  and an INSERT into credit_ledger. One commit per event; measured on a sample of fresh
+  events and reported as rows/s. `naive_insert_only` (one autocommit INSERT per event into
+  a `LIKE usage_events INCLUDING ALL` table, no ledger) is the cheaper per-row baseline that
+  REFERENCE.md quotes (~2.8k rows/s); the batch path is compared with both.
+
+Each measurement is repeated ROUNDS times, interleaved so all see the same machine noise;
+medians are reported. Between batch runs the ledger is reset (tables truncated, balances back
+to the signup credit) and after every run the balances are checked against ones computed in
+Python. Then all N events are replayed through the batch path (nothing may change), and the
+invariants are asserted: balance == sum of its ledger entries for every business, one usage
+row per event, every event with a cost covered by exactly its batch's debit, one ledger entry
+per idempotency key, every running balance_after consistent.
+Run: `python -m bench.usage_ingest [N]` (default 100000); writes bench/results/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.stack import bench_stack
+
+BUSINESSES = 200
+BATCH_SIZES = (100, 1000, 5000)
+MAIN_BATCH = 1000
+NAIVE_SAMPLE = 5000
+ROUNDS = 3
+TARGETS = {"batch_over_copy_min": 0.40, "batch_over_naive_min": 10.0}
+COLUMNS = (
+    "event_id", "business_id", "kind", "model", "input_tokens", "cached_tokens",
+    "output_tokens", "segments", "latency_ms", "conversation_id", "reservation_id",
+    "cost_micro", "priced_by", "occurred_at", "batch_id",
+)  # fmt: skip
+
+_NAIVE_USAGE = f"""
+INSERT INTO usage_events ({", ".join(COLUMNS)})
+VALUES ({", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))})
+ON CONFLICT (event_id) DO NOTHING RETURNING 1
+"""
+_NAIVE_DEBIT = (
+    "UPDATE businesses SET balance_micro = balance_micro - $2 WHERE id = $1 RETURNING balance_micro"
+)
+_NAIVE_ENTRY = (
+    "INSERT INTO credit_ledger (business_id, idempotency_key, kind, amount_micro,"
+    " balance_after_micro, usage_batch_id, usage_events) VALUES ($1, $2, 'usage', $3, $4, $5, 1)"
+)
+_INSERT_ONLY = f"""
+INSERT INTO bench_insert ({", ".join(COLUMNS)})
+VALUES ({", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))})
+"""
+
+
+def _raw_events(n: int, business_ids: list[uuid.UUID], rng: random.Random) -> list[tuple]:
+    now = datetime.now(UTC)
+    events = []
+    for _ in range(n):
+        data: dict[str, Any] = {"business_id": str(rng.choice(business_ids))}
+        if rng.random() < 0.7:
+            data |= {"kind": "sms", "segments": rng.randint(1, 3)}
+        else:
+            prompt = rng.randint(300, 6000)
+            data |= {
+                "kind": "ai",
+                "model": "gpt-4o-mini",
+                "input_tokens": prompt,
+                "cached_tokens": rng.choice((0, 0, prompt // 2, prompt - prompt % 128)),
+                "output_tokens": rng.randint(20, 600),
+                "latency_ms": rng.randint(300, 4000),
+                "conversation_id": str(uuid.uuid4()),
+            }
+        occurred = now - timedelta(seconds=rng.randint(0, 30 * 86400))
+        events.append((str(uuid.uuid4()), occurred, data))
+    return events
+
+
+def _row(u: Any) -> tuple:
+    """The usage_events row for a PricedUsage, column for column as `ledger.ingest` writes it."""
+    d = u.data
+    return (
+        u.event_id, d.business_id, d.kind, d.model, d.input_tokens,
+        d.cached_tokens if d.kind == "ai" else None, d.output_tokens, d.segments, d.latency_ms,
+        d.conversation_id, d.reservation_id, u.cost_micro, u.priced_by, u.occurred_at,
+        u.event_id,  # batch_id: one event per batch, as the naive handler debits
+    )  # fmt: skip
+
+
+async def _timed(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
+    """(seconds, rows) for one run, garbage collection paused as in the other benches."""
+    gc.collect()
+    gc.disable()
+    try:
+        began = time.perf_counter()
+        rows = await run()
+        return time.perf_counter() - began, rows
+    finally:
+        gc.enable()
+
+
+async def _reset(conn: asyncpg.Connection, business_ids: list[uuid.UUID]) -> None:
+    """Empty the ledger and give every business its signup credit again, as create_business."""
+    from shared_code import ledger
+    from shared_code.settings import get_settings
+
+    await conn.execute("TRUNCATE credit_ledger, usage_events")
+    await conn.execute("DELETE FROM outbox")
+    await conn.execute("UPDATE businesses SET balance_micro = 0, credits_low_since = NULL")
+    signup = get_settings().signup_credit_micro
+    for bid in business_ids:
+        await ledger.credit(bid, signup, f"signup:{bid}", "adjustment", "signup credit", conn)
+    # Not ANALYZE on the emptied tables: plans cached while they look empty (the foreign-key
+    # checks' among them) then scan them whole on every row as they grow, until autoanalyze.
+    await conn.execute("VACUUM ANALYZE businesses")
+    await conn.execute("CHECKPOINT")
+
+
+async def _settle(conn: asyncpg.Connection) -> None:
+    await conn.execute("VACUUM ANALYZE businesses, usage_events, credit_ledger")
+    await conn.execute("CHECKPOINT")
+
+
+async def _check(
+    conn: asyncpg.Connection, expected: dict[uuid.UUID, int], events: int, entries: int
+) -> dict[str, int]:
+    """Assert the ledger invariants against figures computed in Python; returns the counts."""
+    rows = await conn.fetch(
+        "SELECT b.id, b.balance_micro, coalesce(sum(l.amount_micro), 0)::bigint AS ledger"
+        " FROM businesses b LEFT JOIN credit_ledger l ON l.business_id = b.id GROUP BY b.id"
+    )
+    off_ledger = sum(r["balance_micro"] != r["ledger"] for r in rows)
+    off_expected = sum(r["balance_micro"] != expected[r["id"]] for r in rows)
+    counts = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM usage_events) AS usage_events,"
+        " (SELECT count(*) FROM credit_ledger WHERE kind = 'usage') AS usage_entries,"
+        " (SELECT count(*) FROM credit_ledger) AS entries,"
+        " (SELECT count(DISTINCT idempotency_key) FROM credit_ledger) AS distinct_keys,"
+        " (SELECT count(*) FROM credit_ledger l LEFT JOIN (SELECT batch_id, business_id,"
+        "   sum(cost_micro) AS cost FROM usage_events GROUP BY 1, 2) u"
+        "   ON u.batch_id = l.usage_batch_id AND u.business_id = l.business_id"
+        "   WHERE l.kind = 'usage' AND -l.amount_micro IS DISTINCT FROM u.cost) AS wrong_amount,"
+        " (SELECT count(*) FROM (SELECT DISTINCT batch_id, business_id FROM usage_events"
+        "   WHERE cost_micro > 0) u LEFT JOIN credit_ledger l ON l.usage_batch_id = u.batch_id"
+        "   AND l.business_id = u.business_id WHERE l.id IS NULL) AS undebited,"
+        " (SELECT count(*) FROM (SELECT balance_after_micro, sum(amount_micro) OVER"
+        "   (PARTITION BY business_id ORDER BY id) AS running FROM credit_ledger) c"
+        "   WHERE c.balance_after_micro <> c.running) AS broken_chain"
+    )
+    assert counts is not None
+    result = {
+        "businesses_balance_ne_ledger_sum": off_ledger,
+        "businesses_balance_ne_expected": off_expected,
+        **dict(counts),
+    }
+    assert off_ledger == 0 and off_expected == 0, result
+    # One debit per business per batch now, so count coverage rather than entries.
+    assert counts["usage_events"] == events and counts["undebited"] == 0, result
+    del entries
+    assert counts["entries"] == counts["distinct_keys"], result
+    assert counts["wrong_amount"] == 0 and counts["broken_chain"] == 0, result
+    return result
+
+
+async def _snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
+    balances = await conn.fetch(
+        "SELECT id, balance_micro, credits_low_since FROM businesses ORDER BY id"
+    )
+    counts = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM usage_events) AS usage_events,"
+        " (SELECT count(*) FROM credit_ledger) AS credit_ledger,"
+        " (SELECT max(id) FROM credit_ledger) AS max_ledger_id,"
+        " (SELECT count(*) FROM outbox) AS outbox"
+    )
+    return {"balances": [tuple(r) for r in balances], "counts": dict(counts or {})}
+
+
+def _rate(seconds: float, rows: int) -> float:
+    return round(rows / seconds) if seconds > 0 else 0.0
+
+
+def _median(rates: list[float]) -> float:
+    return round(statistics.median(rates))
+
+
+async def main(n: int) -> dict[str, object]:
+    async with bench_stack():
+        from shared_code import ledger
+        from shared_code.businesses import BusinessCreate, create_business
+        from shared_code.db import get_pool
+        from shared_code.phones import to_e164
+        from shared_code.settings import get_settings
+
+        signup = get_settings().signup_credit_micro
+        business_ids = []
+        for i in range(BUSINESSES):
+            number = to_e164(f"+1312555{1000 + i:04d}")
+            business, _ = await create_business(
+                BusinessCreate(
+                    name=f"Bench Business {i}", phone_number=number,
+                    owner_phone=to_e164(f"+1773555{1000 + i:04d}"), time_zone="America/Chicago",
+                )
+            )  # fmt: skip
+            business_ids.append(business.id)
+
+        rng = random.Random(20_240_611)
+        raw = _raw_events(n, business_ids, rng)
+        raw_naive = _raw_events(NAIVE_SAMPLE, business_ids, rng)
+        gc.collect()
+        began = time.perf_counter()
+        priced = [ledger.price_event(eid, at, data) for eid, at, data in raw]
+        pricing_seconds = time.perf_counter() - began
+        naive = [ledger.price_event(eid, at, data) for eid, at, data in raw_naive]
+        del raw, raw_naive
+        rows = [_row(u) for u in priced]
+        naive_rows = [_row(u) for u in naive]
+
+        def expected(*sets: list[ledger.PricedUsage]) -> tuple[dict[uuid.UUID, int], int]:
+            balance = dict.fromkeys(business_ids, signup)
+            entries = 0
+            for events in sets:
+                for u in events:
+                    balance[u.data.business_id] -= u.cost_micro
+                    entries += u.cost_micro > 0
+            return balance, entries
+
+        expected_main, entries_main = expected(priced)
+        expected_all, entries_all = expected(priced, naive)
+
+        pool = await get_pool()
+        admin: asyncpg.Connection
+        async with pool.acquire() as admin:
+            settings = {
+                name: await admin.fetchval(f"SHOW {name}")
+                for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers")
+            }
+            await admin.execute("CREATE TABLE bench_copy (LIKE usage_events INCLUDING ALL)")
+            await admin.execute("CREATE TABLE bench_insert (LIKE usage_events INCLUDING ALL)")
+            await admin.execute(
+                "CREATE TABLE bench_copy_bare AS SELECT * FROM usage_events WITH NO DATA"
+            )
+
+            async def deadlocks() -> int:
+                await admin.execute("SELECT pg_stat_force_next_flush()")
+                value = await admin.fetchval(
+                    "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+                )
+                return int(value)
+
+            # Warm-up: connections, prepared statements, genai-prices tables.
+            await _reset(admin, business_ids)
+            await ledger.ingest(priced[:2000])
+            await _reset(admin, business_ids)
+
+            async def copy_into(table: str) -> int:
+                async with pool.acquire() as conn:
+                    await conn.copy_records_to_table(table, records=rows, columns=COLUMNS)
+                return len(rows)
+
+            async def sequential(size: int) -> int:
+                inserted = 0
+                for start in range(0, n, size):
+                    inserted += (await ledger.ingest(priced[start : start + size])).inserted
+                return inserted
+
+            async def concurrent(size: int, workers: int = 2) -> int:
+                batches = [priced[s : s + size] for s in range(0, n, size)]
+
+                async def worker(k: int) -> int:
+                    done = 0
+                    for batch in batches[k::workers]:
+                        done += (await ledger.ingest(batch)).inserted
+                    return done
+
+                return sum(await asyncio.gather(*(worker(k) for k in range(workers))))
+
+            async def naive_handler() -> int:
+                async with pool.acquire() as conn:
+                    for u, row in zip(naive, naive_rows, strict=True):
+                        async with conn.transaction():
+                            if await conn.fetchval(_NAIVE_USAGE, *row) is None:
+                                continue
+                            after = await conn.fetchval(
+                                _NAIVE_DEBIT, u.data.business_id, u.cost_micro
+                            )
+                            if u.cost_micro > 0:
+                                await conn.execute(
+                                    _NAIVE_ENTRY, u.data.business_id, f"usage:{u.event_id}",
+                                    -u.cost_micro, after, u.event_id,
+                                )  # fmt: skip
+                return len(naive_rows)
+
+            async def insert_only() -> int:
+                async with pool.acquire() as conn:
+                    for row in naive_rows:
+                        await conn.execute(_INSERT_ONLY, *row)
+                return len(naive_rows)
+
+            rates: dict[str, list[float]] = defaultdict(list)
+            checks: dict[str, dict[str, int]] = {}
+            deadlocks_before = await deadlocks()
+            for _ in range(ROUNDS):
+                for table, key in (("bench_copy", "copy"), ("bench_copy_bare", "copy_bare")):
+                    await admin.execute(f"TRUNCATE {table}")
+                    await admin.execute(f"VACUUM ANALYZE {table}")
+                    await admin.execute("CHECKPOINT")
+                    seconds, count = await _timed(lambda t=table: copy_into(t))
+                    rates[key].append(_rate(seconds, count))
+                runs: list[tuple[str, Callable[[], Awaitable[int]]]] = [
+                    *((f"batch_{size}", lambda s=size: sequential(s)) for size in BATCH_SIZES),
+                    (f"concurrent_2x{MAIN_BATCH}", lambda: concurrent(MAIN_BATCH)),
+                ]
+                # The main batch size runs last: its state carries the naive sample and replay.
+                runs.sort(key=lambda r: r[0] == f"batch_{MAIN_BATCH}")
+                for key, run in runs:
+                    await _reset(admin, business_ids)
+                    seconds, inserted = await _timed(run)
+                    assert inserted == n, (key, inserted)
+                    rates[key].append(_rate(seconds, n))
+                    checks[key] = await _check(admin, expected_main, n, entries_main)
+                await _settle(admin)
+                seconds, count = await _timed(naive_handler)
+                rates["naive"].append(_rate(seconds, count))
+                await admin.execute("TRUNCATE bench_insert")
+                await _settle(admin)
+                seconds, count = await _timed(insert_only)
+                rates["naive_insert_only"].append(_rate(seconds, count))
+            concurrent_deadlocks = await deadlocks() - deadlocks_before
+            checks["after_naive"] = await _check(admin, expected_all, n + NAIVE_SAMPLE, entries_all)
+
+            # Replay everything through the batch path: nothing may change.
+            before = await _snapshot(admin)
+            await _settle(admin)
+            replayed = {"inserted": 0, "duplicates": 0, "unknown_business": 0}
+
+            async def replay() -> int:
+                for start in range(0, n, MAIN_BATCH):
+                    result = await ledger.ingest(priced[start : start + MAIN_BATCH])
+                    replayed["inserted"] += result.inserted
+                    replayed["duplicates"] += result.duplicates
+                    replayed["unknown_business"] += len(result.unknown_business)
+                return n
+
+            replay_seconds, _ = await _timed(replay)
+            after = await _snapshot(admin)
+            unchanged = before == after
+            assert replayed["inserted"] == 0 and replayed["duplicates"] == n, replayed
+            assert unchanged, (before["counts"], after["counts"])
+            checks["final"] = await _check(admin, expected_all, n + NAIVE_SAMPLE, entries_all)
+
+    median = {key: _median(values) for key, values in rates.items()}
+    main_rate = median[f"batch_{MAIN_BATCH}"]
+    result: dict[str, object] = {
+        "events": n,
+        "businesses": BUSINESSES,
+        "mix": dict(Counter(u.data.kind for u in priced)),
+        "priced_by": dict(Counter(u.priced_by for u in priced)),
+        "pricing_events_per_s": _rate(pricing_seconds, n),
+        "rounds": ROUNDS,
+        "rows_per_s_median": median,
+        "rows_per_s_by_round": dict(rates),
+        "batch_size": MAIN_BATCH,
+        "batch_over_copy": round(main_rate / median["copy"], 3),
+        "batch_over_copy_bare": round(main_rate / median["copy_bare"], 3),
+        "batch_over_naive": round(main_rate / median["naive"], 1),
+        "batch_over_naive_insert_only": round(main_rate / median["naive_insert_only"], 1),
+        "concurrent_deadlocks": concurrent_deadlocks,
+        "naive_sample": NAIVE_SAMPLE,
+        "replay": {
+            **replayed,
+            "rows_per_s": _rate(replay_seconds, n),
+            "state_unchanged": unchanged,
+        },
+        "invariants": checks["final"],
+        "targets": TARGETS,
+        "meets_targets": {
+            "batch_over_copy": main_rate / median["copy"] >= TARGETS["batch_over_copy_min"],
+            "batch_over_naive": main_rate / median["naive"] >= TARGETS["batch_over_naive_min"],
+        },
+        "machine": {"cpus": os.cpu_count(), **settings},
+    }
+    return result
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    started = time.perf_counter()
+    outcome = asyncio.run(main(count))
+    outcome["wall_seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(outcome, indent=2))
+    Path("bench/results").mkdir(parents=True, exist_ok=True)
+    Path("bench/results/usage_ingest.json").write_text(json.dumps(outcome, indent=2))
