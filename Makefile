@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python -m bench.text_back
 	$(BIN)/python -m bench.sms_pipeline
 	$(BIN)/python -m bench.usage_ingest
+	$(BIN)/python -m bench.streaks
 
 clean:
 	rm -rf $(VENV) node_modules .data

@@ -81,17 +81,18 @@ ON CONFLICT DO NOTHING
 _DUE = """
 SELECT s.business_id FROM streaks s JOIN businesses b ON b.id = s.business_id
 WHERE s.next_day < ($1::timestamptz AT TIME ZONE b.time_zone)::date
-ORDER BY s.business_id
 LIMIT $2
 FOR UPDATE OF s SKIP LOCKED
 """
 
 _SETTLE_ONE_DAY = """
 WITH due AS (
+    -- A join, not EXISTS: the planner copied an EXISTS into every CASE below (13 probes a row).
     SELECT s.business_id, s.next_day AS day, s.current, s.freezes, s.run_days,
-           EXISTS (SELECT 1 FROM activity_days a
-                   WHERE a.business_id = s.business_id AND a.day = s.next_day) AS active
-    FROM streaks s WHERE s.business_id = ANY($1::uuid[])
+           a.business_id IS NOT NULL AS active
+    FROM streaks s
+    LEFT JOIN activity_days a ON a.business_id = s.business_id AND a.day = s.next_day
+    WHERE s.business_id = ANY($1::uuid[])
 ),
 decided AS (
     SELECT d.*, (NOT d.active AND d.current > 0 AND d.freezes > 0) AS frozen,
