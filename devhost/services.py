@@ -87,6 +87,28 @@ def _terminate_group(proc: subprocess.Popen[bytes], timeout: float = 10) -> None
         proc.wait(timeout=5)
 
 
+def _launch(
+    name: str, argv: list[str], data_dir: Path, port: int, url: str, timeout: float
+) -> EmbeddedService:
+    """Start a server process in its own group, logging to data_dir, and wait for its port."""
+    log = open(data_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        wait_for_port(port, proc, name, timeout=timeout)
+    except BaseException:
+        _terminate_group(proc)
+        log.close()
+        raise
+
+    def stop() -> None:
+        _terminate_group(proc)
+        log.close()
+
+    return EmbeddedService(name.split("-")[0], url, stop)
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
 
@@ -122,33 +144,16 @@ def start_redis(data_dir: Path, port: int | None = None) -> EmbeddedService:
     """
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        [
-            redis_server_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(data_dir),
-            "--save", "",
-            "--appendonly", "no",
-            "--protected-mode", "no",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for_port(port, proc, "redis-server", timeout=15)
-    except BaseException:
-        _terminate_group(proc)
-        log.close()
-        raise
-
-    def stop() -> None:
-        _terminate_group(proc)
-        log.close()
-
-    return EmbeddedService("redis", f"redis://127.0.0.1:{port}/0", stop)
+    argv = [
+        redis_server_binary(),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(data_dir),
+        "--save", "",
+        "--appendonly", "no",
+        "--protected-mode", "no",
+    ]  # fmt: skip
+    return _launch("redis-server", argv, data_dir, port, f"redis://127.0.0.1:{port}/0", 15)
 
 
 # --- Azurite (storage queues) ---------------------------------------------------------------------
@@ -174,30 +179,13 @@ def start_azurite(data_dir: Path, port: int | None = None) -> EmbeddedService:
     """Azurite's queue service (the only storage the app uses); the URL is a connection string."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "azurite.log", "ab")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        [
-            str(azurite_binary()),
-            "--queueHost", "127.0.0.1",
-            "--queuePort", str(port),
-            "--location", str(data_dir),
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-            "--silent",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for_port(port, proc, "azurite-queue", timeout=60)
-    except BaseException:
-        _terminate_group(proc)
-        log.close()
-        raise
-
-    def stop() -> None:
-        _terminate_group(proc)
-        log.close()
-
-    return EmbeddedService("azurite", azurite_connection_string(port), stop)
+    argv = [
+        str(azurite_binary()),
+        "--queueHost", "127.0.0.1",
+        "--queuePort", str(port),
+        "--location", str(data_dir),
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--silent",
+    ]  # fmt: skip
+    return _launch("azurite-queue", argv, data_dir, port, azurite_connection_string(port), 60)

@@ -80,26 +80,7 @@ async def queued(name: str = queues.CALLS_QUEUE) -> list[dict[str, Any]]:
 
 async def drain_calls_queue(max_rounds: int = 20) -> int:
     """Run `missed_call_handler` over everything visible on `calls`, as the host would."""
-    handler = app_function("missed_call_handler")
-    client = await queues.get_queue(queues.CALLS_QUEUE)
-    processed = 0
-    for _ in range(max_rounds):
-        batch = [
-            m async for m in client.receive_messages(messages_per_page=32, visibility_timeout=30)
-        ]
-        if not batch:
-            break
-        for message in batch:
-            await handler(
-                QueueMessage(
-                    id=message.id,
-                    body=message.content.encode(),
-                    dequeue_count=message.dequeue_count,
-                )
-            )
-            await client.delete_message(message)
-            processed += 1
-    return processed
+    return await _drain(queues.CALLS_QUEUE, "missed_call_handler", max_rounds)
 
 
 def dial_status_params(
@@ -164,18 +145,33 @@ async def text_in(sender: str, business_number: str, body: str, **extra: str) ->
 
 
 async def drain_messages_queue(max_rounds: int = 50, concurrently: bool = False) -> int:
-    """Run the SMS responder over everything visible on `messages` (inbound and reply tasks)."""
+    """Run the SMS responder over everything on `messages` (inbound and reply tasks), waiting
+    for tasks re-queued with a short delay (a busy reply lease) to become visible."""
+    return await _drain(
+        queues.MESSAGES_QUEUE, "sms_responder", max_rounds, concurrently, wait_for_delayed=True
+    )
+
+
+async def _drain(
+    queue_name: str,
+    function_name: str,
+    max_rounds: int,
+    concurrently: bool = False,
+    wait_for_delayed: bool = False,
+) -> int:
+    """Feed a queue's messages to its registered function and delete them, as the host does."""
     import asyncio
 
-    handler = app_function("sms_responder")
-    client = await queues.get_queue(queues.MESSAGES_QUEUE)
+    handler = app_function(function_name)
+    client = await queues.get_queue(queue_name)
     processed = 0
     for _ in range(max_rounds):
         batch = [
             m async for m in client.receive_messages(messages_per_page=32, visibility_timeout=30)
         ]
         if not batch:
-            # Tasks re-queued with a short delay (a busy reply lease) are invisible for a moment.
+            if not wait_for_delayed:
+                break
             if (await client.get_queue_properties()).approximate_message_count == 0:
                 break
             await asyncio.sleep(0.25)
