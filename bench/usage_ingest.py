@@ -1,16 +1,19 @@
 """Usage ingestion through the batch path, beside the raw COPY limit and the naive way.
 
 N usage events (about 70% sms, 30% gpt-4o-mini calls) over 200 businesses are priced with
-`ledger.price_event` before any timing (pricing throughput is reported on its own), then
+`usage_ingest.price_event` before any timing (pricing throughput is reported on its own), then
 written to real PostgreSQL four ways, each timed on its own, from empty tables:
 
-- batch: `ledger.ingest(batch)`, the production path: one statement per batch that inserts
-  the usage rows (ON CONFLICT DO NOTHING), debits each business once and writes one ledger
-  entry per business for the events it newly inserted, with the batch's businesses locked in
-  id order first. Run
-  sequentially for batch sizes 100, 1000 and 5000, and with 2 concurrent workers taking
-  alternate batches of 1000 (every batch touches nearly all 200 businesses, so the workers
-  contend for the same rows: this is the no-deadlock check).
+- batch: `usage_ingest.ingest(batch)`, the production path. It locks the batch's businesses in
+  id order, then records the new events and debits each business once, with one ledger entry
+  per business for the events it newly inserted. Below `COPY_MIN_BATCH` events that is one
+  statement (unnest + INSERT ... ON CONFLICT DO NOTHING RETURNING + debit); from it, the new
+  rows are COPYed and one statement debits them (see shared_code/usage_ingest.py). Run
+  sequentially for batch sizes 100, 1000 and 5000; `statement_5000` is 5000 with the COPY way
+  switched off, to show what it adds; and 2 concurrent workers take alternate batches of the
+  main size (every batch touches nearly all 200 businesses, so the workers contend for the
+  same rows: this is the no-deadlock check). The main size is 5000, Event Grid's largest
+  delivery batch (maxEventsPerBatch).
 - copy (the limit): one `copy_records_to_table` of the same N rows into `bench_copy`,
   created `LIKE usage_events INCLUDING ALL` (same columns, defaults, CHECKs, primary key and
   index; no foreign key, no ledger, no balance). That is the cheapest way PostgreSQL can take
@@ -53,18 +56,14 @@ from typing import Any
 import asyncpg
 
 from bench.stack import bench_stack
+from shared_code.usage_ingest import COLUMNS
 
 BUSINESSES = 200
 BATCH_SIZES = (100, 1000, 5000)
-MAIN_BATCH = 1000
+MAIN_BATCH = 5000
 NAIVE_SAMPLE = 5000
 ROUNDS = 3
 TARGETS = {"batch_over_copy_min": 0.40, "batch_over_naive_min": 10.0}
-COLUMNS = (
-    "event_id", "business_id", "kind", "model", "input_tokens", "cached_tokens",
-    "output_tokens", "segments", "latency_ms", "conversation_id", "reservation_id",
-    "cost_micro", "priced_by", "occurred_at", "batch_id",
-)  # fmt: skip
 
 _NAIVE_USAGE = f"""
 INSERT INTO usage_events ({", ".join(COLUMNS)})
@@ -108,14 +107,9 @@ def _raw_events(n: int, business_ids: list[uuid.UUID], rng: random.Random) -> li
 
 
 def _row(u: Any) -> tuple:
-    """The usage_events row for a PricedUsage, column for column as `ledger.ingest` writes it."""
-    d = u.data
-    return (
-        u.event_id, d.business_id, d.kind, d.model, d.input_tokens,
-        d.cached_tokens if d.kind == "ai" else None, d.output_tokens, d.segments, d.latency_ms,
-        d.conversation_id, d.reservation_id, u.cost_micro, u.priced_by, u.occurred_at,
-        u.event_id,  # batch_id: one event per batch, as the naive handler debits
-    )  # fmt: skip
+    """The usage_events row for a PricedUsage, column for column as `usage_ingest` writes it;
+    batch_id is the event's own id: one event per batch, as the naive handler debits."""
+    return (*u.row, u.event_id)
 
 
 async def _timed(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
@@ -216,7 +210,7 @@ def _median(rates: list[float]) -> float:
 
 async def main(n: int) -> dict[str, object]:
     async with bench_stack():
-        from shared_code import ledger
+        from shared_code import usage_ingest
         from shared_code.businesses import BusinessCreate, create_business
         from shared_code.db import get_pool
         from shared_code.phones import to_e164
@@ -239,14 +233,14 @@ async def main(n: int) -> dict[str, object]:
         raw_naive = _raw_events(NAIVE_SAMPLE, business_ids, rng)
         gc.collect()
         began = time.perf_counter()
-        priced = [ledger.price_event(eid, at, data) for eid, at, data in raw]
+        priced = [usage_ingest.price_event(eid, at, data) for eid, at, data in raw]
         pricing_seconds = time.perf_counter() - began
-        naive = [ledger.price_event(eid, at, data) for eid, at, data in raw_naive]
+        naive = [usage_ingest.price_event(eid, at, data) for eid, at, data in raw_naive]
         del raw, raw_naive
         rows = [_row(u) for u in priced]
         naive_rows = [_row(u) for u in naive]
 
-        def expected(*sets: list[ledger.PricedUsage]) -> tuple[dict[uuid.UUID, int], int]:
+        def expected(*sets: list[usage_ingest.PricedUsage]) -> tuple[dict[uuid.UUID, int], int]:
             balance = dict.fromkeys(business_ids, signup)
             entries = 0
             for events in sets:
@@ -280,7 +274,7 @@ async def main(n: int) -> dict[str, object]:
 
             # Warm-up: connections, prepared statements, genai-prices tables.
             await _reset(admin, business_ids)
-            await ledger.ingest(priced[:2000])
+            await usage_ingest.ingest(priced[:2000])
             await _reset(admin, business_ids)
 
             async def copy_into(table: str) -> int:
@@ -291,8 +285,15 @@ async def main(n: int) -> dict[str, object]:
             async def sequential(size: int) -> int:
                 inserted = 0
                 for start in range(0, n, size):
-                    inserted += (await ledger.ingest(priced[start : start + size])).inserted
+                    inserted += (await usage_ingest.ingest(priced[start : start + size])).inserted
                 return inserted
+
+            async def statement_only(size: int) -> int:
+                saved, usage_ingest.COPY_MIN_BATCH = usage_ingest.COPY_MIN_BATCH, size + 1
+                try:
+                    return await sequential(size)
+                finally:
+                    usage_ingest.COPY_MIN_BATCH = saved
 
             async def concurrent(size: int, workers: int = 2) -> int:
                 batches = [priced[s : s + size] for s in range(0, n, size)]
@@ -300,7 +301,7 @@ async def main(n: int) -> dict[str, object]:
                 async def worker(k: int) -> int:
                     done = 0
                     for batch in batches[k::workers]:
-                        done += (await ledger.ingest(batch)).inserted
+                        done += (await usage_ingest.ingest(batch)).inserted
                     return done
 
                 return sum(await asyncio.gather(*(worker(k) for k in range(workers))))
@@ -339,6 +340,7 @@ async def main(n: int) -> dict[str, object]:
                     rates[key].append(_rate(seconds, count))
                 runs: list[tuple[str, Callable[[], Awaitable[int]]]] = [
                     *((f"batch_{size}", lambda s=size: sequential(s)) for size in BATCH_SIZES),
+                    (f"statement_{MAIN_BATCH}", lambda: statement_only(MAIN_BATCH)),
                     (f"concurrent_2x{MAIN_BATCH}", lambda: concurrent(MAIN_BATCH)),
                 ]
                 # The main batch size runs last: its state carries the naive sample and replay.
@@ -366,7 +368,7 @@ async def main(n: int) -> dict[str, object]:
 
             async def replay() -> int:
                 for start in range(0, n, MAIN_BATCH):
-                    result = await ledger.ingest(priced[start : start + MAIN_BATCH])
+                    result = await usage_ingest.ingest(priced[start : start + MAIN_BATCH])
                     replayed["inserted"] += result.inserted
                     replayed["duplicates"] += result.duplicates
                     replayed["unknown_business"] += len(result.unknown_business)
@@ -390,6 +392,7 @@ async def main(n: int) -> dict[str, object]:
         "rounds": ROUNDS,
         "rows_per_s_median": median,
         "rows_per_s_by_round": dict(rates),
+        "over_copy_by_run": {k: round(v / median["copy"], 3) for k, v in median.items()},
         "batch_size": MAIN_BATCH,
         "batch_over_copy": round(main_rate / median["copy"], 3),
         "batch_over_copy_bare": round(main_rate / median["copy_bare"], 3),

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from shared_code import ledger
+from shared_code import usage_ingest
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +17,11 @@ class UsageNotRecorded(Exception):
 
 async def record_usage_event(event_id: str, occurred_at: datetime | None, data: Any) -> str:
     try:
-        priced = ledger.price_event(event_id, occurred_at, data)
-    except ledger.MalformedUsageEvent:
+        priced = usage_ingest.price_event(event_id, occurred_at, data)
+    except usage_ingest.MalformedUsageEvent:
         log.error("malformed usage event %s: rejected, nothing written", event_id)
         raise
-    result = await ledger.ingest([priced])
+    result = await usage_ingest.ingest([priced])
     if result.unknown_business:
         raise UsageNotRecorded(f"usage event {event_id} names an unknown business")
     return "recorded" if result.inserted else "duplicate"
@@ -29,14 +29,14 @@ async def record_usage_event(event_id: str, occurred_at: datetime | None, data: 
 
 async def record_usage_batch(
     batch: list[tuple[str, datetime | None, Any]],
-) -> tuple[ledger.IngestResult, list[str]]:
+) -> tuple[usage_ingest.IngestResult, list[str]]:
     """A burst (queue or Event Grid batch): malformed events are reported, the rest ingested
     in one statement. Returns the result and the ids rejected as malformed."""
     priced, rejected = [], []
     for event_id, occurred_at, data in batch:
         try:
-            priced.append(ledger.price_event(event_id, occurred_at, data))
-        except ledger.MalformedUsageEvent as exc:
+            priced.append(usage_ingest.price_event(event_id, occurred_at, data))
+        except usage_ingest.MalformedUsageEvent as exc:
             log.error("%s", exc)
             rejected.append(event_id)
-    return await ledger.ingest(priced), rejected
+    return await usage_ingest.ingest(priced), rejected
