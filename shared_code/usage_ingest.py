@@ -55,12 +55,13 @@ class UsageData(BaseModel):
 
     business_id: uuid.UUID
     kind: Literal["ai", "sms"]
-    model: str | None = Field(default=None, min_length=1, max_length=200)
+    # PostgreSQL text cannot hold NUL: refused here rather than failing the batch's statement.
+    model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]+$")
     input_tokens: int | None = Field(default=None, ge=0, le=10_000_000)
     cached_tokens: int = Field(default=0, ge=0, le=10_000_000)
     output_tokens: int | None = Field(default=None, ge=0, le=10_000_000)
     segments: int | None = Field(default=None, ge=0, le=100)
-    latency_ms: int | None = Field(default=None, ge=0)
+    latency_ms: int | None = Field(default=None, ge=0, le=3_600_000)  # fits the int column
     conversation_id: uuid.UUID | None = None
     reservation_id: uuid.UUID | None = None
 
