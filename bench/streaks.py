@@ -13,7 +13,8 @@ consistent by construction); every table is vacuumed, analyzed and checkpointed 
 Measured, in one run against real PostgreSQL (bench_stack; EVENTGRID_TOPIC_ENDPOINT is empty,
 so publishing is skipped and only the outbox rows are written):
 
-- set-based: `streaks.settle(as_of=now, batch_size=100_000)`, the production path, with as_of
+- set-based: `streaks.settle(as_of=now, batch_size=50_000)`, the production path (its default
+  STREAK_SETTLE_WORKERS, 2: two connections on halves of the id space), with as_of
   chosen so exactly one day is due for every business. Wall time, days settled (must be N),
   grants and days/s. Then asserted: every business advanced exactly one day; for a random
   sample of CHECK_SAMPLE businesses the streak state, the reward ledger entries (key, amount,
@@ -24,10 +25,11 @@ so publishing is skipped and only the outbox rows are written):
   of credit_ledger and outbox, a checksum of every streaks and businesses row
   (sum(hashtext(row::text))), and the tuples inserted/updated/deleted in pg_stat_user_tables
   are compared before and after.
-- batch sizes: the state is reset to the pre-state (streaks restored from a copy, reward
-  entries and outbox deleted, balances restored, vacuumed) and settled again with
-  COMPARE_BATCHES; each must end in the same state checksum as the main run. Each costs a
-  reset and another settle, so they run only when the main settle took under
+- other batch sizes and worker counts: the state is reset to the pre-state (streaks restored
+  from a copy, reward entries and outbox deleted, balances restored, vacuumed) and settled
+  again with each of COMPARE_RUNS (batch size, workers); each must end in the same state
+  checksum as the main run. Each costs a reset and another settle, so they run only when the
+  main settle took under
   COMPARE_UNDER_SECONDS (keeps the whole run to a few minutes) or with `--compare`.
 - baseline, the naive per-business job: on LOOP_SAMPLE fresh businesses of the same shape
   (added after the set-based runs, into the same tables), one transaction per business:
@@ -59,6 +61,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -71,8 +74,8 @@ ZONES = (
     "Europe/London",
     "Pacific/Kiritimati",
 )
-MAIN_BATCH = 100_000
-COMPARE_BATCHES = (50_000, 250_000)
+MAIN_BATCH = 50_000
+COMPARE_RUNS = ((50_000, 1), (100_000, 2))
 COMPARE_UNDER_SECONDS = 60.0
 LOOP_SAMPLE = 10_000
 LOOP_WARMUP = 200
@@ -84,7 +87,9 @@ EVENT_TYPE = "nevermiss.streak.reward_granted"
 STATS_FLUSH_SECONDS = 2.0
 
 BUSINESS_COLUMNS = ("id", "name", "phone_number", "time_zone", "created_at", "balance_micro")
-STREAK_COLUMNS = ("business_id", "next_day", "current", "longest", "freezes", "run_days")
+STREAK_COLUMNS = (
+    "business_id", "next_day", "due_at", "current", "longest", "freezes", "run_days",
+)  # fmt: skip
 LEDGER_COLUMNS = (
     "business_id", "idempotency_key", "kind", "amount_micro", "balance_after_micro", "note",
 )  # fmt: skip
@@ -102,7 +107,8 @@ FOR UPDATE
 """
 _LOOP_STREAK = """
 UPDATE streaks SET current = $3, longest = $4, freezes = $5, run_days = $6,
-    next_day = next_day + 1, settled_at = now()
+    next_day = next_day + 1, settled_at = now(),
+    due_at = (next_day + 2)::timestamp AT TIME ZONE (SELECT time_zone FROM businesses WHERE id = $1)
 WHERE business_id = $1 AND next_day = $2
 """
 _LOOP_BALANCE = """
@@ -121,8 +127,8 @@ ON CONFLICT (id) DO NOTHING
 """
 
 _STREAKS_SUM = (
-    "SELECT coalesce(sum(hashtext((s.business_id, s.next_day, s.current, s.longest, s.freezes,"
-    " s.run_days)::text)::bigint), 0) FROM streaks s"
+    "SELECT coalesce(sum(hashtext((s.business_id, s.next_day, s.due_at, s.current, s.longest,"
+    " s.freezes, s.run_days)::text)::bigint), 0) FROM streaks s"
 )
 
 
@@ -222,6 +228,11 @@ def _expected(b: Business, rules: Rules) -> tuple[State, list[Grant]]:
     return advance((b.current, b.longest, b.freezes, b.run_days), b.active, rules)
 
 
+def _closes(day: date, zone: ZoneInfo) -> datetime:
+    """When `day` ends in `zone` (what streaks.due_at holds): the next local midnight."""
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+
+
 async def _load(
     conn: asyncpg.Connection,
     businesses: list[Business],
@@ -241,7 +252,11 @@ async def _load(
         for b in businesses
         if signup
     ]
-    streak_rows = [(b.id, b.day, b.current, b.longest, b.freezes, b.run_days) for b in businesses]
+    zones = {zone: ZoneInfo(zone) for zone in ZONES}
+    streak_rows = [
+        (b.id, b.day, _closes(b.day, zones[b.zone]), b.current, b.longest, b.freezes, b.run_days)
+        for b in businesses
+    ]
     activity_rows = []
     for b in businesses:
         if b.active:
@@ -376,12 +391,19 @@ async def _check_sample(
         )
     }
     off = {"state": 0, "entries": 0, "balance_ne_ledger": 0, "balance_ne_expected": 0}
+    zones = {zone: ZoneInfo(zone) for zone in ZONES}
     expected_events = set()
     for b in sample:
         (current, longest, freezes, run_days), grants = _expected(b, rules)
         row = streaks[b.id]
-        got = (row["current"], row["longest"], row["freezes"], row["run_days"], row["next_day"])
-        off["state"] += got != (current, longest, freezes, run_days, b.day + timedelta(days=1))
+        got = (
+            row["current"], row["longest"], row["freezes"], row["run_days"], row["next_day"],
+            row["due_at"],
+        )  # fmt: skip
+        next_day = b.day + timedelta(days=1)
+        closes = _closes(next_day, zones[b.zone])
+        want_state = (current, longest, freezes, run_days, next_day, closes)
+        off["state"] += got != want_state
         balance, want = signup, []
         for kind, amount in sorted(grants):
             balance += amount
@@ -524,16 +546,17 @@ async def main(n: int, compare: bool = False) -> dict[str, object]:
             check_sample = rng.sample(population, min(CHECK_SAMPLE, n))
 
             # --- set-based: the main batch size, on the pristine copy ------------------------
-            async def settle(batch: int) -> Any:
-                return await streaks.settle(as_of=as_of, batch_size=batch)
+            async def settle(batch: int, workers: int | None = None) -> Any:
+                return await streaks.settle(as_of=as_of, batch_size=batch, workers=workers)
 
             runs: dict[str, dict[str, Any]] = {}
             seconds, result = await _timed(lambda: settle(MAIN_BATCH))
             assert result.days_settled == n, (result.days_settled, n)
             assert result.grants == totals["grants"], (result.grants, totals)
-            runs[f"batch_{MAIN_BATCH}"] = {
+            runs[f"batch_{MAIN_BATCH}_workers_{settings.streak_settle_workers}"] = {
                 "seconds": round(seconds, 2),
                 "steps": result.steps,
+                "passes": result.passes,
                 "days_settled": result.days_settled,
                 "grants": result.grants,
                 "days_per_s": round(n / seconds),
@@ -561,15 +584,16 @@ async def main(n: int, compare: bool = False) -> dict[str, object]:
 
             # --- other batch sizes, each from the same pre-state ---------------------------
             compare = compare or main_seconds < COMPARE_UNDER_SECONDS
-            for batch in COMPARE_BATCHES if compare else ():
+            for batch, workers in COMPARE_RUNS if compare else ():
                 await _reset(admin, signup)
-                seconds, result = await _timed(functools.partial(settle, batch))
+                seconds, result = await _timed(functools.partial(settle, batch, workers))
                 assert result.days_settled == n and result.grants == totals["grants"], result
                 same = await _state_checksum(admin) == main_state
-                assert same, f"batch {batch} ended in another state"
-                runs[f"batch_{batch}"] = {
+                assert same, f"batch {batch}, {workers} workers ended in another state"
+                runs[f"batch_{batch}_workers_{workers}"] = {
                     "seconds": round(seconds, 2),
                     "steps": result.steps,
+                    "passes": result.passes,
                     "days_settled": result.days_settled,
                     "grants": result.grants,
                     "days_per_s": round(n / seconds),

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     )
     streak_max_freezes: int = Field(default=2, ge=0, alias="STREAK_MAX_FREEZES")
     streak_freeze_every_days: int = Field(default=7, ge=1, alias="STREAK_FREEZE_EVERY_DAYS")
+    # Connections the settlement splits the businesses across (PostgreSQL runs a statement on
+    # one core: match the database's vCores).
+    streak_settle_workers: int = Field(default=2, ge=1, le=16, alias="STREAK_SETTLE_WORKERS")
     migrate_on_start: bool = Field(default=True, alias="MIGRATE_ON_START")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 

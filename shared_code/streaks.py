@@ -2,10 +2,11 @@
 
 A day is a calendar day in the business's own IANA zone (DST days are 23 or 25 hours long and
 still one day). Activity is recorded once per business and local day. Settlement advances each
-business's streak one *closed* day at a time (`next_day` < the local date now), all businesses
-in one set-based statement per step, so missed timer runs are caught up step by step and a re-run
-finds nothing due. Each step's state change is guarded by `next_day`, and every grant has a
-ledger idempotency key of business, day and kind: two runs at once can never grant twice.
+business's streak one *closed* day at a time (`next_day` < the local date now), a batch of
+businesses in one set-based statement per step, so missed timer runs are caught up pass by pass
+and a re-run finds nothing due. Each step's state change is guarded by `next_day`, and every
+grant has a ledger idempotency key of business, day and kind: two runs at once can never grant
+twice.
 
 Rules per settled day: active -> streak + 1, and every STREAK_FREEZE_EVERY_DAYS active days earn
 a freeze (at most STREAK_MAX_FREEZES held); missed -> a held freeze is spent and the streak kept
@@ -15,6 +16,7 @@ reward, and reaching a milestone earns its bonus.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -72,27 +74,39 @@ async def record_activity(business_id: uuid.UUID, occurred_at: datetime) -> bool
 
 
 _ENROL = """
-INSERT INTO streaks (business_id, next_day)
-SELECT b.id, (b.created_at AT TIME ZONE b.time_zone)::date FROM businesses b
+INSERT INTO streaks (business_id, next_day, due_at)
+SELECT b.id, d.day, (d.day + 1)::timestamp AT TIME ZONE b.time_zone
+FROM businesses b, LATERAL (SELECT (b.created_at AT TIME ZONE b.time_zone)::date AS day) d
 WHERE NOT EXISTS (SELECT 1 FROM streaks s WHERE s.business_id = b.id)
 ON CONFLICT DO NOTHING
 """
 
+# One step: the next `batch` streaks due (by due_at) after `cursor`, up to `until` (the
+# worker's share), in id order; an index scan of streaks_pkey that stops at the limit.
 _DUE = """
-SELECT s.business_id FROM streaks s JOIN businesses b ON b.id = s.business_id
-WHERE s.next_day < ($1::timestamptz AT TIME ZONE b.time_zone)::date
-LIMIT $2
-FOR UPDATE OF s SKIP LOCKED
+SELECT business_id FROM streaks
+WHERE business_id > $2 AND business_id <= $3 AND due_at <= $1
+ORDER BY business_id LIMIT $4
 """
+
+# Their businesses, locked in id order as the usage ingest locks them, so a settlement and an
+# ingest can never deadlock. No SKIP LOCKED: a business held by an ingest is waited for
+# (briefly), not left for the next hourly run.
+_LOCK = "SELECT id FROM businesses WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 
 _SETTLE_ONE_DAY = """
 WITH due AS (
-    -- A join, not EXISTS: the planner copied an EXISTS into every CASE below (13 probes a row).
+    -- The step's range, checked again under the locks and in the zone itself: a business a
+    -- concurrent run settled meanwhile is no longer due (or is due for its next closed day,
+    -- which is then right to settle). A range, not the id list: the planner scans it by index.
+    -- A join to activity, not EXISTS: the planner copied an EXISTS into every CASE below.
     SELECT s.business_id, s.next_day AS day, s.current, s.freezes, s.run_days,
-           a.business_id IS NOT NULL AS active
+           b.balance_micro, b.time_zone, a.business_id IS NOT NULL AS active
     FROM streaks s
+    JOIN businesses b ON b.id = s.business_id
     LEFT JOIN activity_days a ON a.business_id = s.business_id AND a.day = s.next_day
-    WHERE s.business_id = ANY($1::uuid[])
+    WHERE s.business_id >= $1 AND s.business_id <= $9 AND s.due_at <= $8
+      AND s.next_day < ($8::timestamptz AT TIME ZONE b.time_zone)::date
 ),
 decided AS (
     SELECT d.*, (NOT d.active AND d.current > 0 AND d.freezes > 0) AS frozen,
@@ -100,7 +114,7 @@ decided AS (
     FROM due d
 ),
 next AS (
-    SELECT d.business_id, d.day, d.active, d.frozen,
+    SELECT d.business_id, d.day, d.active, d.frozen, d.balance_micro, d.time_zone,
         CASE WHEN d.active THEN d.current + 1 WHEN d.frozen THEN d.current ELSE 0 END AS current,
         CASE WHEN d.earns_freeze THEN 0 WHEN d.active THEN d.run_days + 1
              WHEN d.frozen THEN d.run_days ELSE 0 END AS run_days,
@@ -110,23 +124,26 @@ next AS (
 ),
 advanced AS (
     UPDATE streaks s SET current = n.current, longest = greatest(s.longest, n.current),
-        freezes = n.freezes, run_days = n.run_days, next_day = s.next_day + 1, settled_at = now()
+        freezes = n.freezes, run_days = n.run_days, next_day = s.next_day + 1, settled_at = now(),
+        due_at = (s.next_day + 2)::timestamp AT TIME ZONE n.time_zone
     FROM next n WHERE s.business_id = n.business_id AND s.next_day = n.day
-    RETURNING s.business_id, n.day, n.active, n.frozen, n.current
+    RETURNING s.business_id, n.day, n.active, n.current, n.balance_micro
 ),
 grants AS (
-    SELECT a.business_id, a.day, a.current, 'daily' AS grant_kind, $4::bigint AS amount
+    SELECT a.business_id, a.day, a.current, a.balance_micro, 'daily' AS grant_kind,
+           $4::bigint AS amount
     FROM advanced a WHERE a.active AND $4::bigint > 0
     UNION ALL
-    SELECT a.business_id, a.day, a.current, 'milestone:' || m.days, m.amount
+    SELECT a.business_id, a.day, a.current, a.balance_micro, 'milestone:' || m.days, m.amount
     FROM advanced a JOIN unnest($5::int[], $6::bigint[]) AS m(days, amount) ON m.days = a.current
     WHERE a.active AND m.amount > 0
 ),
 keyed AS (
+    -- The balance was read under the business lock, so balance_after is exact.
     SELECT g.*, 'streak:' || g.business_id || ':' || g.day || ':' || g.grant_kind AS key,
-           b.balance_micro
+           g.balance_micro
              + sum(g.amount) OVER (PARTITION BY g.business_id ORDER BY g.grant_kind) AS after
-    FROM grants g JOIN businesses b ON b.id = g.business_id
+    FROM grants g
 ),
 entries AS (
     INSERT INTO credit_ledger (business_id, idempotency_key, kind, amount_micro,
@@ -162,49 +179,100 @@ SELECT (SELECT count(*) FROM advanced) AS settled,
        (SELECT coalesce(array_agg(id), '{}') FROM announced) AS event_ids
 """
 
+_UUID_SPACE = 1 << 128
+
 
 @dataclass
 class SettleResult:
     days_settled: int = 0
     grants: int = 0
     steps: int = 0
+    passes: int = 0
     event_ids: list[uuid.UUID] = field(default_factory=list)
+
+    def add(self, other: SettleResult) -> None:
+        self.days_settled += other.days_settled
+        self.grants += other.grants
+        self.steps += other.steps
+        self.passes = max(self.passes, other.passes)
+        self.event_ids.extend(other.event_ids)
+
+
+def shares(workers: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Split the id space into `workers` ranges (after, until]; ids are random, so the shares
+    are even. The first starts at the nil uuid, which no business has."""
+    bounds = [_UUID_SPACE * k // workers for k in range(workers + 1)]
+    return [
+        (uuid.UUID(int=max(bounds[k] - 1, 0)), uuid.UUID(int=bounds[k + 1] - 1))
+        for k in range(workers)
+    ]
 
 
 async def settle(
-    as_of: datetime | None = None, batch_size: int = 100_000, max_steps: int = 10_000
+    as_of: datetime | None = None, batch_size: int = 50_000, workers: int | None = None
 ) -> SettleResult:
-    """Settle every closed, unsettled local day of every business, oldest first."""
+    """Settle every closed, unsettled local day of every business, oldest first.
+
+    The businesses are split into `workers` id ranges settled at once on their own connections
+    (PostgreSQL runs each statement on one core; the ranges share no rows). Each worker walks
+    its range in id order, `batch_size` businesses a step, one day for each; a pass that
+    settled anything is followed by another, so days missed by earlier runs are caught up one
+    per pass, and the last pass finds nothing due.
+    """
+    settings = get_settings()
+    as_of = as_of or datetime.now(UTC)
+    pool = await get_pool()
+    await pool.execute(_ENROL)
+    result = SettleResult()
+    parts = await asyncio.gather(
+        *(
+            _settle_share(as_of, after, until, batch_size)
+            for after, until in shares(workers or settings.streak_settle_workers)
+        )
+    )
+    for part in parts:
+        result.add(part)
+    await events.publish_now(result.event_ids)
+    return result
+
+
+async def _settle_share(
+    as_of: datetime, after: uuid.UUID, until: uuid.UUID, batch_size: int
+) -> SettleResult:
     settings = get_settings()
     milestones = settings.milestones
-    as_of = as_of or datetime.now(UTC)
     result = SettleResult()
     pool = await get_pool()
     async with pool.acquire() as conn:
-        await conn.execute(_ENROL)
-        while result.steps < max_steps:
-            async with conn.transaction():
-                due = [r["business_id"] for r in await conn.fetch(_DUE, as_of, batch_size)]
-                if not due:
-                    break
-                # Balances move below: lock those businesses in id order, like the usage ingest.
-                await conn.execute(
-                    "SELECT 1 FROM businesses WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
-                    due,
-                )
-                row = await conn.fetchrow(
-                    _SETTLE_ONE_DAY, due, settings.streak_freeze_every_days,
-                    settings.streak_max_freezes, settings.streak_daily_reward_micro,
-                    list(milestones), list(milestones.values()),
-                    settings.credits_low_threshold_micro,
-                )  # fmt: skip
-            assert row is not None
-            result.steps += 1
-            result.days_settled += row["settled"]
-            result.grants += row["grants"]
-            result.event_ids.extend(row["event_ids"])
-    await events.publish_now(result.event_ids)
-    return result
+        while True:
+            result.passes += 1
+            cursor, settled_this_pass = after, 0
+            while True:
+                async with conn.transaction():
+                    # The step's sorts and CTEs stay in memory instead of spilling to disk.
+                    await conn.execute("SET LOCAL work_mem = '64MB'")
+                    due = [
+                        r["business_id"]
+                        for r in await conn.fetch(_DUE, as_of, cursor, until, batch_size)
+                    ]
+                    if not due:
+                        break
+                    await conn.execute(_LOCK, due)
+                    row = await conn.fetchrow(
+                        _SETTLE_ONE_DAY, due[0], settings.streak_freeze_every_days,
+                        settings.streak_max_freezes, settings.streak_daily_reward_micro,
+                        list(milestones), list(milestones.values()),
+                        settings.credits_low_threshold_micro, as_of, due[-1],
+                    )  # fmt: skip
+                assert row is not None
+                cursor = due[-1]
+                result.steps += 1
+                result.days_settled += row["settled"]
+                settled_this_pass += row["settled"]
+                result.grants += row["grants"]
+                result.event_ids.extend(row["event_ids"])
+            if not settled_this_pass:
+                return result
 
 
 async def summary(business_id: uuid.UUID) -> dict[str, Any]:

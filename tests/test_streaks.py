@@ -22,12 +22,15 @@ def local(zone: str, text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone))
 
 
+_START = (
+    "INSERT INTO streaks (business_id, next_day, due_at)"
+    " SELECT id, $2, ($2::date + 1)::timestamp AT TIME ZONE time_zone FROM businesses WHERE id = $1"
+)
+
+
 async def start(business, first_day: str) -> None:
     pool = await get_pool()
-    await pool.execute(
-        "INSERT INTO streaks (business_id, next_day) VALUES ($1, $2)",
-        business.id, date.fromisoformat(first_day),
-    )  # fmt: skip
+    await pool.execute(_START, business.id, date.fromisoformat(first_day))
 
 
 async def state(business) -> dict:
@@ -191,6 +194,20 @@ async def test_time_zone_change_neither_skips_nor_repeats_a_day(stack):
     del key
 
 
+async def test_a_zone_moved_ahead_settles_when_its_new_day_closes(stack):
+    """Kiritimati's June 1 ends 21 hours before Los Angeles's: the move must bring the
+    settlement forward (the streak's due_at follows the zone), not wait for LA's midnight."""
+    business, _ = await create_business(time_zone="America/Los_Angeles")
+    await start(business, "2026-06-01")
+    await streaks.record_activity(business.id, local("America/Los_Angeles", "2026-06-01T10:00"))
+    pool = await get_pool()
+    await pool.execute(
+        "UPDATE businesses SET time_zone = 'Pacific/Kiritimati' WHERE id = $1", business.id
+    )
+    result = await streaks.settle(as_of=local("Pacific/Kiritimati", "2026-06-02T00:30"))
+    assert result.days_settled == 1 and (await state(business))["current"] == 1
+
+
 async def test_activity_event_and_check_in_count_and_account_shows_the_streak(stack):
     business, key = await create_business(time_zone="Asia/Kolkata")
     request = func.HttpRequest(
@@ -204,9 +221,7 @@ async def test_activity_event_and_check_in_count_and_account_shows_the_streak(st
     pool = await get_pool()
     assert await pool.fetchval("SELECT count(*) FROM activity_days") == 1
     today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
-    await pool.execute(
-        "INSERT INTO streaks (business_id, next_day) VALUES ($1, $2)", business.id, today
-    )
+    await pool.execute(_START, business.id, today)
     await streaks.settle(as_of=datetime.now(ZoneInfo("Asia/Kolkata")) + timedelta(days=1))
     account_request = func.HttpRequest(
         "GET", "http://localhost/api/v1/account", headers={"Authorization": f"Bearer {key}"},
