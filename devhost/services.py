@@ -112,16 +112,27 @@ def _launch(
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
 
-def start_postgres(data_dir: Path) -> EmbeddedService:
+def start_postgres(data_dir: Path, config: dict[str, str] | None = None) -> EmbeddedService:
     """PostgreSQL from the `pgserver` wheel, data kept in `data_dir` between runs.
 
     The URL is a unix-socket DSN (`postgresql://postgres:@/postgres?host=/tmp/...`); asyncpg
     accepts it as is (checked), so no TCP port is needed and nothing clashes with a system server.
+    `config` (e.g. {"shared_buffers": "1GB"}) is written with ALTER SYSTEM and the server
+    restarted to take it, for the benchmarks: pgserver's defaults are initdb's (128MB buffers).
     """
     import pgserver  # local-only dependency; imported lazily so deployed code never needs it
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+    if config:
+        for name, value in config.items():
+            server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+        server.cleanup()
+        server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+        for name, value in config.items():
+            shown = server.psql(f"SHOW {name};")
+            if value not in shown:
+                raise RuntimeError(f"PostgreSQL did not take {name} = {value}: {shown!r}")
     return EmbeddedService("postgres", server.get_uri(), server.cleanup)
 
 
