@@ -178,7 +178,7 @@ announced AS (
            'businesses/' || k.business_id || '/streak',
            jsonb_build_object('business_id', k.business_id, 'day', k.day, 'kind', k.grant_kind,
                               'amount_micro', k.amount, 'streak', k.current)
-    FROM keyed k JOIN entries e ON e.idempotency_key = k.key
+    FROM keyed k WHERE k.key IN (SELECT idempotency_key FROM entries)  -- granted just now
     ON CONFLICT (id) DO NOTHING
     RETURNING id
 )
