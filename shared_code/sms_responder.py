@@ -180,22 +180,21 @@ async def handle_reply(payload: dict[str, Any]) -> str:
     after_id = int(payload["after_message_id"])
     pool = await get_pool()
     async with pool.acquire() as conn:
-        newest = await conn.fetchval(
-            "SELECT max(id) FROM messages WHERE conversation_id = $1 AND author = 'customer'",
-            conversation_id,
-        )
-        if newest is not None and newest > after_id:
-            return "superseded"  # cheap exit before the lease: a newer text's task answers all
-        claim = await conversations.claim_reply_lease(conn, conversation_id)
-        if claim is None:
+        claim = await conversations.claim_reply_lease(conn, conversation_id, after_id)
+        if claim.superseded(after_id):
+            return "superseded"  # no lease taken: a newer text's task answers all
+        if claim.conversation is None:
             # Another worker is composing for this conversation: look again shortly.
             await queues.enqueue(queues.MESSAGES_QUEUE, payload, LEASE_BUSY_RETRY_SECONDS)
             return "busy"
-        token, conversation = claim
+        released = False
         try:
-            outcome, event_ids = await _reply(conn, conversation, token, after_id)
+            outcome, event_ids, released = await _reply(
+                conn, claim.conversation, claim.token, after_id
+            )
         finally:
-            await conversations.release_reply_lease(conn, conversation_id, token)
+            if not released:
+                await conversations.release_reply_lease(conn, conversation_id, claim.token)
     # Published after the connection is back: a task never holds one connection and waits for
     # another (with every pooled connection held that way, the worker would hang).
     await events.publish_now(event_ids)
@@ -204,21 +203,23 @@ async def handle_reply(payload: dict[str, Any]) -> str:
 
 async def _reply(
     conn: asyncpg.Connection, conversation: asyncpg.Record, token: uuid.UUID, after_id: int
-) -> tuple[str, list[uuid.UUID]]:
+) -> tuple[str, list[uuid.UUID], bool]:
+    """Compose and send the reply; returns the outcome, the events to publish, and whether the
+    lease was given back by the reply's own transaction (then the caller need not release it)."""
     if conversation["status"] != "open" or conversation["auto_paused_reason"]:
-        return "paused", []
+        return "paused", [], False
     if conversations.owner_is_active(conversation, datetime.now(UTC)):
-        return "owner_active", []
+        return "owner_active", [], False
     pending = await conn.fetch(
         "SELECT id, body FROM messages WHERE conversation_id = $1 AND author = 'customer'"
         " AND id > $2 ORDER BY coalesce(received_at, created_at), id",
         conversation["id"], conversation["replied_through_id"],
     )  # fmt: skip
     if not pending:
-        return "nothing_new", []
+        return "nothing_new", [], False
     latest = max(row["id"] for row in pending)
     if latest > after_id:
-        return "superseded", []  # a newer text's task will answer them all
+        return "superseded", [], False  # a newer text's task will answer them all
     business = await get_business(conversation["business_id"], conn)
     assert business is not None
     texts = [row["body"] for row in pending]
@@ -227,13 +228,16 @@ async def _reply(
 
     event_ids: list[uuid.UUID] = list(plan.event_ids)
     async with conn.transaction():
+        # The lease goes back with this commit (the row stays locked until then, so no other
+        # worker can claim it before the reply is recorded).
         advanced = await conn.fetchrow(
-            "UPDATE conversations SET replied_through_id = $3, lead = $4, last_activity_at = now()"
+            "UPDATE conversations SET replied_through_id = $3, lead = $4,"
+            f" last_activity_at = now(), {conversations.LEASE_RELEASED_SQL}"
             " WHERE id = $1 AND reply_lease_token = $2 AND replied_through_id < $3 RETURNING *",
             conversation["id"], token, latest, plan.lead,
         )  # fmt: skip
         if advanced is None:
-            return "lost_lease", event_ids
+            return "lost_lease", event_ids, False
         event_ids += [
             await events.record_event(
                 conn,
@@ -268,7 +272,7 @@ async def _reply(
             )
         if plan.close_reason:
             await conversations.close(conn, conversation["id"])
-    return outcome, event_ids
+    return outcome, event_ids, True
 
 
 async def _send_reply(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from itertools import pairwise
 
-from shared_code import events
+import pytest
+
+from shared_code import conversations, events
 from shared_code.db import get_pool
 from tests.helpers import (
     create_business,
@@ -137,3 +139,37 @@ async def test_replies_for_one_conversation_never_overlap(stack):
     # Replies come only after customer texts, never two composed at once for one burst.
     assert authors.count("assistant") == 3
     assert all(a != b or a == "customer" for a, b in pairwise(authors))
+
+
+async def test_a_reply_gives_the_lease_back_with_its_own_commit(stack):
+    business, _ = await create_business()
+    await text_in(CUSTOMER, business.phone_number, "my sink is clogged")
+    await drain_messages_queue()
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+    pool = await get_pool()
+    lease = await pool.fetchrow("SELECT reply_lease_token, reply_lease_until FROM conversations")
+    assert tuple(lease) == (None, None)
+
+
+async def test_the_lease_claim_checks_for_newer_texts_and_commits_alone(stack):
+    business, _ = await create_business()
+    for body in ("hello?", "my sink is clogged"):
+        await text_in(CUSTOMER, business.phone_number, body)
+    await drain_messages_queue()
+    pool = await get_pool()
+    conversation_id = await pool.fetchval("SELECT id FROM conversations")
+    first, newest = [m["id"] for m in await _messages("customer")]
+    async with pool.acquire() as conn:
+        stale = await conversations.claim_reply_lease(conn, conversation_id, first)
+        assert stale.superseded(first) and stale.conversation is None  # and no lease taken
+        assert await conn.fetchval("SELECT reply_lease_token FROM conversations") is None
+        claim = await conversations.claim_reply_lease(conn, conversation_id, newest)
+        assert not claim.superseded(newest) and claim.conversation is not None
+        assert claim.conversation["reply_lease_token"] == claim.token
+        # Only the claim's own statement committed asynchronously, not the pooled connection.
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"
+        busy = await conversations.claim_reply_lease(conn, conversation_id, newest)
+        assert busy.conversation is None and not busy.superseded(newest)
+        async with conn.transaction():
+            with pytest.raises(AssertionError):
+                await conversations.claim_reply_lease(conn, conversation_id, newest)
