@@ -139,16 +139,15 @@ async def record_sent(
     segments = count_segments(body)
     message_id = None
     if conversation_id is not None:
+        # One statement stores the text and marks the conversation active.
         message_id = await conn.fetchval(
-            "INSERT INTO messages (conversation_id, direction, author, body, message_sid, status,"
+            "WITH touched AS (UPDATE conversations SET last_activity_at = now() WHERE id = $1)"
+            " INSERT INTO messages (conversation_id, direction, author, body, message_sid, status,"
             " segments, encoding, automated) VALUES ($1, 'outbound', $2, $3, $4, $5, $6, $7, $8)"
             " RETURNING id",
             conversation_id, author, body, sent.sid, sent.status, segments.segments,
             segments.encoding, automated,
         )  # fmt: skip
-        await conn.execute(
-            "UPDATE conversations SET last_activity_at = now() WHERE id = $1", conversation_id
-        )
     common: dict[str, Any] = {
         "business_id": str(business.id),
         "conversation_id": str(conversation_id) if conversation_id else None,

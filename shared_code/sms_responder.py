@@ -83,7 +83,7 @@ async def handle_inbound(payload: dict[str, Any]) -> str:
         if match.intent is keywords.Intent.OPT_IN and not opted_out:
             match = keywords.KeywordMatch(keywords.Intent.NONE, False)  # "yes" mid-intake
 
-        conversation = None
+        conversation, message_id = None, None
         if not opted_out or match.intent is keywords.Intent.OPT_IN:
             conversation = await conversations.open_conversation(conn, business.id, sender)
         elif match.intent is not keywords.Intent.OPT_OUT:
@@ -118,9 +118,9 @@ async def handle_inbound(payload: dict[str, Any]) -> str:
             )
             outcome = "help"
         else:
-            assert conversation is not None
+            assert conversation is not None and message_id is not None
             outcome, reply_task = await _route_customer_text(
-                conn, business, conversation, sender, body, event_ids
+                conn, business, conversation, sender, body, message_id, event_ids
             )
     await events.publish_now(event_ids)
     if reply_task is not None:
@@ -138,9 +138,15 @@ async def _route_customer_text(
     conversation: asyncpg.Record,
     sender: str,
     body: str,
+    message_id: int,
     event_ids: list[uuid.UUID],
 ) -> tuple[str, dict[str, Any] | None]:
-    """An ordinary customer text: relay to an active owner, escalate, or schedule the reply."""
+    """An ordinary customer text: relay to an active owner, escalate, or schedule the reply.
+
+    `message_id` (the text just stored) is the conversation's newest customer text: customer
+    texts are only stored here, under the contact's row lock that this transaction holds, so
+    none can have a higher id; the reply task carries it to recognise newer texts.
+    """
     now = datetime.now(UTC)
     if conversations.owner_is_active(conversation, now):
         # The owner sees it, so it counts as answered: a later release won't re-answer it.
@@ -164,14 +170,10 @@ async def _route_customer_text(
                 conn, business, conversation, f"emergency: {emergency}", body
             )
         )
-    last_id = await conn.fetchval(
-        "SELECT max(id) FROM messages WHERE conversation_id = $1 AND author = 'customer'",
-        conversation["id"],
-    )
     return "reply_scheduled", {
         "kind": "reply",
         "conversation_id": str(conversation["id"]),
-        "after_message_id": last_id,
+        "after_message_id": message_id,
     }
 
 
@@ -310,14 +312,13 @@ async def _store_inbound(
     body: str,
     payload: dict[str, Any],
 ) -> int:
+    """Store the customer's text and mark the conversation active (one statement)."""
     received = payload.get("received_at")
     message_id: int = await conn.fetchval(
-        "INSERT INTO messages (conversation_id, direction, author, body, message_sid, media,"
+        "WITH touched AS (UPDATE conversations SET last_activity_at = now() WHERE id = $1)"
+        " INSERT INTO messages (conversation_id, direction, author, body, message_sid, media,"
         " received_at) VALUES ($1, 'inbound', 'customer', $2, $3, $4, $5) RETURNING id",
         conversation_id, body, sid, payload.get("media") or [],
         datetime.fromisoformat(received) if received else datetime.now(UTC),
     )  # fmt: skip
-    await conn.execute(
-        "UPDATE conversations SET last_activity_at = now() WHERE id = $1", conversation_id
-    )
     return message_id
