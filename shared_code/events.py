@@ -9,8 +9,11 @@ work produces the same id and consumers can dedupe on it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +61,12 @@ def event_id(event_type: str, *fact: str) -> uuid.UUID:
     return uuid.uuid5(_EVENT_NAMESPACE, "|".join((event_type, *fact)))
 
 
+def _checked_id(event_type: str, fact: tuple[str, ...]) -> uuid.UUID:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    return event_id(event_type, *fact)
+
+
 async def record_event(
     conn: asyncpg.Connection,
     event_type: str,
@@ -68,9 +77,7 @@ async def record_event(
     subject: str | None = None,
 ) -> uuid.UUID:
     """Write an event into the outbox inside the caller's transaction; returns its id."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
-    eid = event_id(event_type, *fact)
+    eid = _checked_id(event_type, fact)
     await conn.execute(
         "INSERT INTO outbox (id, type, source, subject, data) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (id) DO NOTHING",
@@ -81,6 +88,36 @@ async def record_event(
         data,
     )
     return eid
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for `record_events` (the arguments `record_event` takes, minus the source)."""
+
+    type: str
+    data: dict[str, Any]
+    fact: tuple[str, ...]
+    subject: str | None = None
+
+
+async def record_events(
+    conn: asyncpg.Connection, source: str, new_events: Sequence[NewEvent]
+) -> list[uuid.UUID]:
+    """`record_event` for several events from one source in one INSERT (one round trip instead
+    of one each); the rows are the same. Returns their ids in order."""
+    ids = [_checked_id(e.type, e.fact) for e in new_events]
+    await conn.execute(
+        "INSERT INTO outbox (id, type, source, subject, data)"
+        " SELECT id, type, $3, subject, data::jsonb"
+        " FROM unnest($1::uuid[], $2::text[], $4::text[], $5::text[]) AS e(id, type, subject, data)"
+        " ON CONFLICT (id) DO NOTHING",
+        ids,
+        [e.type for e in new_events],
+        source,
+        [e.subject for e in new_events],
+        [json.dumps(e.data) for e in new_events],  # as the pool's jsonb codec encodes it
+    )
+    return ids
 
 
 def _get_publisher() -> EventGridPublisherClient | None:

@@ -154,18 +154,21 @@ async def record_sent(
         "message_sid": sent.sid,
     }
     subject = f"businesses/{business.id}/messages/{sent.sid}"
-    ids = [
-        await events.record_event(
-            conn, events.MESSAGE_SENT, source,
-            {**common, "to": to, "from": business.phone_number, "kind": kind, "author": author,
-             "segments": segments.segments, "encoding": segments.encoding},
-            fact=(sent.sid,), subject=subject,
-        ),
-        await events.record_event(
-            conn, events.USAGE_RECORDED, source,
-            {**common, "kind": "sms", "direction": "outbound", "segments": segments.segments,
-             "encoding": segments.encoding},
-            fact=("sms", sent.sid), subject=subject,
-        ),
-    ]  # fmt: skip
+    ids = await events.record_events(
+        conn, source,
+        [
+            events.NewEvent(
+                events.MESSAGE_SENT,
+                {**common, "to": to, "from": business.phone_number, "kind": kind,
+                 "author": author, "segments": segments.segments, "encoding": segments.encoding},
+                fact=(sent.sid,), subject=subject,
+            ),
+            events.NewEvent(
+                events.USAGE_RECORDED,
+                {**common, "kind": "sms", "direction": "outbound", "segments": segments.segments,
+                 "encoding": segments.encoding},
+                fact=("sms", sent.sid), subject=subject,
+            ),
+        ],
+    )  # fmt: skip
     return Sent(sid=sent.sid, message_id=message_id, segments=segments.segments, event_ids=ids)

@@ -81,3 +81,28 @@ async def test_event_ids_are_stable_for_the_fact_they_report(stack):
     assert a == events.event_id(events.CALL_MISSED, "CA1")
     assert a != events.event_id(events.CALL_MISSED, "CA2")
     assert a != events.event_id(events.MESSAGE_SENT, "CA1")
+
+
+async def test_several_events_in_one_statement_are_the_rows_one_by_one_would_be(stack):
+    data = {"n": 1, "text": 'é "quoted"', "nested": {"list": [1, None, True]}, "none": None}
+    one_by_one, batched = [("SM1",), ("SM2",)], [("SM3",), ("SM4",)]
+    pool = await get_pool()
+    async with pool.acquire() as conn, conn.transaction():
+        for fact in one_by_one:
+            await events.record_event(
+                conn, events.MESSAGE_SENT, "/test", data, fact=fact, subject="s"
+            )
+        ids = await events.record_events(
+            conn,
+            "/test",
+            [events.NewEvent(events.MESSAGE_SENT, data, fact, "s") for fact in batched],
+        )
+        # A retry of the same facts is a no-op, as with record_event.
+        assert ids == await events.record_events(
+            conn, "/test", [events.NewEvent(events.MESSAGE_SENT, {}, fact) for fact in batched]
+        )
+    assert ids == [events.event_id(events.MESSAGE_SENT, *fact) for fact in batched]
+    rows = await pool.fetch("SELECT id, type, source, subject, data FROM outbox ORDER BY id")
+    assert len(rows) == 4
+    expected = (events.MESSAGE_SENT, "/test", "s", data)
+    assert all((r["type"], r["source"], r["subject"], r["data"]) == expected for r in rows)
