@@ -11,18 +11,25 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
+import httpx2
+import openai
 import pytest
 
 from devhost.services import free_port
 from shared_code import assistant
 from shared_code.assistant import (
+    MAX_OUTPUT_TOKENS,
+    TEMPERATURE,
     AssistantUnavailable,
     BusinessProfile,
     ai_turn,
     close_client,
+    create_arguments,
     is_configured,
 )
+from shared_code.assistant_prompt import TOOLS, build_messages, follow_up_messages
 from shared_code.settings import reset_settings
 from tests.fakes.openai_api import DEFAULT_REPLY, FakeOpenAI, Scripted
 
@@ -131,6 +138,48 @@ async def test_prompt_carries_profile_lead_and_mapped_history(fake_openai: FakeO
         {"role": "assistant", "content": "(owner) I can come by tomorrow morning"},
         {"role": "user", "content": "Great, I'm Sam"},
     ]
+
+
+@pytest.mark.parametrize("azure", [False, True])
+async def test_request_body_is_byte_identical_to_the_typed_call(azure: bool) -> None:
+    """`create_arguments` sends messages and tools past the SDK's parameter walk: the bytes on
+    the wire must be exactly what passing them as typed arguments sends."""
+    sent: list[bytes] = []
+
+    def capture(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request.content)
+        return httpx2.Response(400, json={"error": {"message": "captured"}})
+
+    client = openai.AsyncOpenAI(
+        api_key="sk-test",
+        base_url="http://model.invalid/v1",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(capture)),
+    )
+    calls = [
+        SimpleNamespace(id="call_1", function=SimpleNamespace(name="record_lead", arguments="{}"))
+    ]
+    messages = follow_up_messages(build_messages(PROFILE, {"name": "Sam"}, HISTORY), calls)
+    for arguments in (
+        {
+            "model": MODEL,
+            "messages": messages,
+            "tools": TOOLS,
+            "tool_choice": "none",
+            "temperature": TEMPERATURE,
+            "max_tokens": MAX_OUTPUT_TOKENS if azure else openai.omit,
+            "max_completion_tokens": openai.omit if azure else MAX_OUTPUT_TOKENS,
+        },
+        create_arguments(MODEL, messages, "none", azure),
+    ):
+        with pytest.raises(openai.BadRequestError):
+            await client.chat.completions.create(**arguments)
+    await client.close()
+    typed_body, sent_body = sent
+    assert sent_body == typed_body
+    assert json.loads(sent_body)["messages"][-1] == {
+        "role": "tool", "tool_call_id": "call_1", "content": "ok"
+    }  # fmt: skip
 
 
 async def test_record_lead_then_follow_up_for_text(fake_openai: FakeOpenAI) -> None:
