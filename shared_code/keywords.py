@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Intent(StrEnum):
@@ -177,14 +178,20 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"s?(?!\w)")
 
 
+@lru_cache(maxsize=32)
+def _phrase_patterns(words: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Each configured phrase with its pattern, built once per word list (the list comes from
+    settings and every customer text is checked against all of it)."""
+    return tuple(
+        (phrase, _phrase_pattern(wanted)) for phrase in words if (wanted := _normalize(phrase))
+    )
+
+
 def is_emergency(body: str, words: Iterable[str]) -> str | None:
     """The first configured emergency phrase the text contains (as configured), or None."""
     text = _normalize(body)
-    for phrase in words:
-        wanted = _normalize(phrase)
-        if not wanted:
-            continue
-        for match in _phrase_pattern(wanted).finditer(text):
+    for phrase, pattern in _phrase_patterns(tuple(words)):
+        for match in pattern.finditer(text):
             if not _NEGATION_BEFORE.search(text[: match.start()]):
                 return phrase
     return None
