@@ -99,7 +99,7 @@ ORDER BY id FOR UPDATE
 
 # Per step transaction: its sorts and CTEs stay in memory instead of spilling to disk, and the
 # planner prices a random page as the cached, SSD-backed read it is (its default, 4, made it
-# scan a million businesses rather than look up the step's 50,000 by key).
+# scan a million businesses rather than look up the step's businesses by key).
 _STEP_SETTINGS = "SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1"
 
 _SETTLE_ONE_DAY = """
@@ -218,7 +218,7 @@ def shares(workers: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
 
 
 async def settle(
-    as_of: datetime | None = None, batch_size: int = 50_000, workers: int | None = None
+    as_of: datetime | None = None, batch_size: int = 100_000, workers: int | None = None
 ) -> SettleResult:
     """Settle every closed, unsettled local day of every business, oldest first.
 
