@@ -12,7 +12,6 @@ from pathlib import Path
 
 from devhost.services import EmbeddedService, start_azurite, start_postgres, start_redis
 
-
 # The benchmarks' PostgreSQL is sized like the server it stands for, not like initdb's 128MB
 # defaults: Azure Database for PostgreSQL Flexible Server sizes shared_buffers by the SKU's
 # memory (a quarter of a 2-vCore, 8 GiB server's) and sets max_wal_size to 2048 MiB on a
