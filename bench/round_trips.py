@@ -11,19 +11,20 @@ the same operation on a scratch queue. Read from the code (the trace's counts, `
 the output, are the authority: they follow the code as it changes):
     webhook   Redis SET NX (dedupe), queue put (the inbound task)
     inbound   queue receive; one transaction: BEGIN, INSERT inbound_receipts, upsert contact,
-              SELECT open conversation, INSERT conversation, INSERT message, UPDATE conversation,
-              INSERT outbox (message.received), SELECT max(id), COMMIT; queue put (the reply
-              task); queue delete
-    reply     queue receive; on one checkout: SELECT newest, UPDATE (take the reply lease),
-              SELECT pending texts, SELECT history, a transaction (BEGIN, UPDATE conversation,
-              SELECT contact for the send rules, SELECT count for the loop guard, INSERT message,
-              UPDATE conversation, INSERT outbox x2 for message.sent and usage.recorded, COMMIT),
-              UPDATE (release the lease); get_business's SELECT on a second checkout; the Redis
-              INCR+EXPIRE pipeline (send pace); the Twilio POST; queue delete. `ai` adds the
-              credit reservation on another checkout (BEGIN, SELECT business FOR UPDATE, INSERT
-              reservation, COMMIT), one more outbox INSERT (the model's usage) and the OpenAI POST.
-At the time of writing: PostgreSQL 25 statements in 2 transactions over 3 checkouts (+3 reset
-round trips on release), `ai` 30 in 3 over 4; Redis 2; queue 2 puts, 2 receives, 2 deletes;
+              SELECT open conversation, INSERT conversation, INSERT message (with the
+              conversation's UPDATE in the same statement), INSERT outbox (message.received),
+              COMMIT; queue put (the reply task); queue delete
+    reply     queue receive; on one checkout: the lease claim (newest-text check and UPDATE in
+              one statement, committed asynchronously), SELECT pending texts, SELECT business,
+              SELECT history, a transaction (BEGIN, UPDATE conversation (which also frees the
+              lease), SELECT contact for the send rules, SELECT count for the loop guard, INSERT
+              message (with the conversation's UPDATE), one INSERT outbox for message.sent and
+              usage.recorded, COMMIT); the Redis INCR+EXPIRE pipeline (send pace); the Twilio
+              POST; queue delete. `ai` adds the credit reservation on the same checkout (BEGIN,
+              SELECT business FOR UPDATE, INSERT reservation, COMMIT), one more outbox INSERT
+              (the model's usage) and the OpenAI POST.
+At the time of writing: PostgreSQL 19 statements in 2 transactions over 2 checkouts (+2 reset
+round trips on release), `ai` 24 in 3 over 2; Redis 2; queue 2 puts, 2 receives, 2 deletes;
 HTTP 1 (`ai` 2). EVENTGRID_TOPIC_ENDPOINT is empty, as in bench.webhook_ack: publishing to
 Event Grid is not in the path (publish_now returns without a query; the outbox rows are in it).
 
