@@ -81,20 +81,29 @@ WHERE NOT EXISTS (SELECT 1 FROM streaks s WHERE s.business_id = b.id)
 ON CONFLICT DO NOTHING
 """
 
-# One step: the next `batch` streaks due (by due_at) after `cursor`, up to `until` (the
-# worker's share), in id order; an index scan of streaks_pkey that stops at the limit.
-_DUE = """
-SELECT business_id FROM streaks
-WHERE business_id > $2 AND business_id <= $3 AND due_at <= $1
-ORDER BY business_id LIMIT $4
+# One step: where the next `batch` streaks due (by due_at) after `cursor` end, up to `until`
+# (the worker's share); an index scan of streaks_pkey that stops at the limit. The step is then
+# the id range (cursor, end]: only its bounds travel, never its ids.
+_STEP_END = """
+SELECT business_id FROM (
+    SELECT business_id FROM streaks
+    WHERE business_id > $2 AND business_id <= $3 AND due_at <= $1
+    ORDER BY business_id LIMIT $4
+) step
+ORDER BY business_id DESC LIMIT 1
 """
 
-# Their businesses, locked in id order as the usage ingest locks them, so a settlement and an
-# ingest can never deadlock. No SKIP LOCKED: a business held by an ingest is waited for
-# (briefly), not left for the next hourly run.
+# The step's businesses, locked in id order as the usage ingest locks them, so a settlement and
+# an ingest can never deadlock. No SKIP LOCKED: a business held by an ingest is waited for
+# (briefly), not left for the next hourly run. Its own statement: the settle that follows reads
+# the balances after the wait (a statement sees what was committed when it began).
 _LOCK = """
-SELECT id FROM businesses WHERE id >= $2 AND id <= $3 AND id = ANY($1::uuid[])
-ORDER BY id FOR UPDATE
+SELECT count(*) FROM (
+    SELECT b.id FROM businesses b JOIN streaks s ON s.business_id = b.id
+    WHERE b.id > $1 AND b.id <= $2 AND s.business_id > $1 AND s.business_id <= $2
+      AND s.due_at <= $3
+    ORDER BY b.id FOR UPDATE OF b
+) locked
 """
 
 # Per step transaction: its sorts and CTEs stay in memory instead of spilling to disk, and the
@@ -113,8 +122,8 @@ WITH due AS (
     FROM streaks s
     JOIN businesses b ON b.id = s.business_id
     LEFT JOIN activity_days a ON a.business_id = s.business_id AND a.day = s.next_day
-    WHERE s.business_id >= $1 AND s.business_id <= $9 AND s.due_at <= $8
-      AND b.id >= $1 AND b.id <= $9  -- the range on both sides: two index range scans
+    WHERE s.business_id > $1 AND s.business_id <= $9 AND s.due_at <= $8
+      AND b.id > $1 AND b.id <= $9  -- the range on both sides: two index range scans
       AND s.next_day < ($8::timestamptz AT TIME ZONE b.time_zone)::date
 ),
 decided AS (
@@ -136,7 +145,8 @@ advanced AS (
         freezes = n.freezes, run_days = n.run_days, next_day = s.next_day + 1, settled_at = now(),
         due_at = (s.next_day + 2)::timestamp AT TIME ZONE n.time_zone
     FROM next n WHERE s.business_id = n.business_id AND s.next_day = n.day
-    RETURNING s.business_id, n.day, n.active, n.current, n.balance_micro
+    RETURNING s.business_id, n.day, n.active, n.current, n.balance_micro,
+              s.due_at <= $8 AS due_again  -- another closed day waits: the run needs a pass more
 ),
 grants AS (
     SELECT a.business_id, a.day, a.current, a.balance_micro, 'daily' AS grant_kind,
@@ -172,17 +182,21 @@ credited AS (
     RETURNING b.id
 ),
 announced AS (
+    -- Every grant of a day advanced just now. Its ledger entry is new unless the day was
+    -- granted before (a rewound streak); then the event id, derived from the grant's key, is
+    -- the one already announced: ON CONFLICT skips it, and consumers dedupe on the id.
     INSERT INTO outbox (id, type, source, subject, data)
     SELECT md5('nevermiss.streak.reward_granted|' || k.key)::uuid,
            'nevermiss.streak.reward_granted', '/nevermiss/streak_rewards',
            'businesses/' || k.business_id || '/streak',
            jsonb_build_object('business_id', k.business_id, 'day', k.day, 'kind', k.grant_kind,
                               'amount_micro', k.amount, 'streak', k.current)
-    FROM keyed k WHERE k.key IN (SELECT idempotency_key FROM entries)  -- granted just now
+    FROM keyed k
     ON CONFLICT (id) DO NOTHING
     RETURNING id
 )
 SELECT (SELECT count(*) FROM advanced) AS settled,
+       (SELECT count(*) FROM advanced WHERE due_again) AS due_again,
        (SELECT count(*) FROM entries) AS grants,
        (SELECT count(*) FROM credited) AS credited,
        (SELECT coalesce(array_agg(id), '{}') FROM announced) AS event_ids
@@ -224,9 +238,9 @@ async def settle(
 
     The businesses are split into `workers` id ranges settled at once on their own connections
     (PostgreSQL runs each statement on one core; the ranges share no rows). Each worker walks
-    its range in id order, `batch_size` businesses a step, one day for each; a pass that
-    settled anything is followed by another, so days missed by earlier runs are caught up one
-    per pass, and the last pass finds nothing due.
+    its range in id order, `batch_size` businesses a step, one day for each; a pass that left
+    a business with another closed day due is followed by another, so days missed by earlier
+    runs are caught up one per pass (a run that missed nothing makes one pass).
     """
     settings = get_settings()
     as_of = as_of or datetime.now(UTC)
@@ -255,31 +269,28 @@ async def _settle_share(
     async with pool.acquire() as conn:
         while True:
             result.passes += 1
-            cursor, settled_this_pass = after, 0
+            cursor, due_again = after, 0
             while True:
                 async with conn.transaction():
                     await conn.execute(_STEP_SETTINGS)
-                    due = [
-                        r["business_id"]
-                        for r in await conn.fetch(_DUE, as_of, cursor, until, batch_size)
-                    ]
-                    if not due:
+                    end = await conn.fetchval(_STEP_END, as_of, cursor, until, batch_size)
+                    if end is None:
                         break
-                    await conn.execute(_LOCK, due, due[0], due[-1])
+                    await conn.fetchval(_LOCK, cursor, end, as_of)
                     row = await conn.fetchrow(
-                        _SETTLE_ONE_DAY, due[0], settings.streak_freeze_every_days,
+                        _SETTLE_ONE_DAY, cursor, settings.streak_freeze_every_days,
                         settings.streak_max_freezes, settings.streak_daily_reward_micro,
                         list(milestones), list(milestones.values()),
-                        settings.credits_low_threshold_micro, as_of, due[-1],
+                        settings.credits_low_threshold_micro, as_of, end,
                     )  # fmt: skip
                 assert row is not None
-                cursor = due[-1]
+                cursor = end
                 result.steps += 1
                 result.days_settled += row["settled"]
-                settled_this_pass += row["settled"]
                 result.grants += row["grants"]
                 result.event_ids.extend(row["event_ids"])
-            if not settled_this_pass:
+                due_again += row["due_again"]
+            if not due_again:
                 return result
 
 

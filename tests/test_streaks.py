@@ -142,7 +142,8 @@ async def test_three_days_of_missed_runs_are_caught_up_in_order(stack):
     assert (await state(business))["current"] == 1
     # The timer did not run for three days.
     result = await streaks.settle(as_of=local("America/Los_Angeles", "2026-06-05T01:00"))
-    assert result.days_settled == 3 and result.steps == 3
+    # One pass a missed day, and no empty pass after the last.
+    assert result.days_settled == 3 and result.steps == 3 and result.passes == 3
     assert (await state(business))["current"] == 4
     assert (await state(business))["rewards"] == 4 * DAILY
 
