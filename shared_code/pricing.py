@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from genai_prices import Usage, calc_price
 
@@ -55,7 +56,29 @@ def price_sms(segments: int) -> Price:
     return Price(segments * get_settings().sms_price_per_segment_micro, "sms-rate")
 
 
+ESTIMATE_TOKEN_STEP = 256
+
+
 def estimate_ai_max(model: str, prompt_tokens: int, output_tokens: int, calls: int = 2) -> int:
-    """A ceiling for one assistant turn (up to `calls` requests), reserved before the call."""
+    """A ceiling for one assistant turn (up to `calls` requests), reserved before the call.
+
+    The prompt is rounded up to a multiple of ESTIMATE_TOKEN_STEP tokens, so the ceiling stays a
+    ceiling and the few distinct estimates are computed once (a genai-prices lookup costs about
+    a third of a millisecond, on the path of every AI reply).
+    """
+    steps = -(-max(prompt_tokens, 1) // ESTIMATE_TOKEN_STEP)
+    settings = get_settings()
+    fallback = (
+        settings.fallback_input_price_per_mtok_micro,
+        settings.fallback_output_price_per_mtok_micro,
+    )
+    return _estimate(model, steps * ESTIMATE_TOKEN_STEP, output_tokens, calls, fallback)
+
+
+@lru_cache(maxsize=1024)
+def _estimate(
+    model: str, prompt_tokens: int, output_tokens: int, calls: int, fallback: tuple[int, int]
+) -> int:
+    # `fallback` is in the key so a change of the fallback rates is never served stale.
     one = price_ai(model, prompt_tokens, 0, output_tokens).cost_micro
     return max(1, one * calls)

@@ -7,6 +7,7 @@ the answer was unusable, since the tokens were spent.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -90,17 +91,21 @@ async def compose(
     lead = dict(conversation["lead"] or {})
     if any(keywords.looks_like_auto_reply(text) for text in texts):
         return ReplyPlan(reply="", lead=lead, auto_responder=True)
-    scripted = intake.next_turn(lead, texts, business.name)
+    # The scripted turn answers without a model and is the model's fallback; on the AI path it
+    # is mostly unused, so it is worked out only when needed.
+    scripted = functools.cache(lambda: intake.next_turn(lead, texts, business.name))
     escalated = conversation["escalated_at"] is not None
     if escalated and any(keywords.is_emergency(t, emergency_words()) for t in texts):
-        return ReplyPlan(emergency_ack(business), scripted.lead, scripted.complete)
+        fallback = scripted()
+        return ReplyPlan(emergency_ack(business), fallback.lead, fallback.complete)
     usage_events: list[dict[str, Any]] = []
     if assistant.is_configured():
         reservation = await _admit(conn, business, history)
         if reservation is None:
             exhausted = await ledger.note_exhausted(conn, business.id)
+            fallback = scripted()
             return ReplyPlan(
-                scripted.reply, scripted.lead, scripted.complete, event_ids=[exhausted]
+                fallback.reply, fallback.lead, fallback.complete, event_ids=[exhausted]
             )
         else:
             try:
@@ -119,7 +124,7 @@ async def compose(
             else:
                 usage_events.append(_usage_event(business, conversation, turn.usage, reservation))
                 merged = {**lead, **{k: v for k, v in turn.lead_updates.items() if v}}
-                reply = turn.reply or ("" if turn.close_reason else scripted.reply)
+                reply = turn.reply or ("" if turn.close_reason else scripted().reply)
                 return ReplyPlan(
                     reply=reply,
                     lead=merged,
@@ -128,7 +133,8 @@ async def compose(
                     close_reason=turn.close_reason,
                     usage_events=usage_events,
                 )
-    return ReplyPlan(scripted.reply, scripted.lead, scripted.complete, usage_events=usage_events)
+    fallback = scripted()
+    return ReplyPlan(fallback.reply, fallback.lead, fallback.complete, usage_events=usage_events)
 
 
 # A generous ceiling per turn: system prompt and tools, the history, two requests of output.

@@ -90,6 +90,19 @@ def test_unknown_model_is_priced_by_the_fallback_and_flagged_never_free():
     assert price.priced_by == "fallback" and price.cost_micro == 5_000 + 7_500
 
 
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4.1", "my-private-finetune"])
+def test_the_reservation_estimate_is_a_ceiling_for_any_prompt(model):
+    for tokens in (1, 255, 256, 257, 1200, 4099):
+        ceiling = pricing.estimate_ai_max(model, tokens, 200)
+        assert ceiling >= 2 * pricing.price_ai(model, tokens, 0, 200).cost_micro > 0
+
+
+def test_the_reservation_estimate_follows_a_change_of_fallback_rates(configure):
+    before = pricing.estimate_ai_max("my-private-finetune", 1000, 200)
+    configure(FALLBACK_INPUT_PRICE_PER_MTOK_MICRO="50000000")
+    assert pricing.estimate_ai_max("my-private-finetune", 1000, 200) > before
+
+
 def test_sms_is_priced_per_segment():
     assert pricing.price_sms(3).cost_micro == 3 * 8300
 
