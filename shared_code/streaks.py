@@ -73,14 +73,6 @@ async def record_activity(business_id: uuid.UUID, occurred_at: datetime) -> bool
     return bool(inserted)
 
 
-_ENROL = """
-INSERT INTO streaks (business_id, next_day, due_at)
-SELECT b.id, d.day, (d.day + 1)::timestamp AT TIME ZONE b.time_zone
-FROM businesses b, LATERAL (SELECT (b.created_at AT TIME ZONE b.time_zone)::date AS day) d
-WHERE NOT EXISTS (SELECT 1 FROM streaks s WHERE s.business_id = b.id)
-ON CONFLICT DO NOTHING
-"""
-
 # One step: where the next `batch` streaks due (by due_at) after `cursor` end, up to `until`
 # (the worker's share); an index scan of streaks_pkey that stops at the limit. The step is then
 # the id range (cursor, end]: only its bounds travel, never its ids.
@@ -244,8 +236,6 @@ async def settle(
     """
     settings = get_settings()
     as_of = as_of or datetime.now(UTC)
-    pool = await get_pool()
-    await pool.execute(_ENROL)
     result = SettleResult()
     parts = await asyncio.gather(
         *(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import azure.functions as func
@@ -22,9 +22,11 @@ def local(zone: str, text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone))
 
 
+# A business is enrolled when it is created (today); scenarios start their streak on a given day.
 _START = (
-    "INSERT INTO streaks (business_id, next_day, due_at)"
-    " SELECT id, $2, ($2::date + 1)::timestamp AT TIME ZONE time_zone FROM businesses WHERE id = $1"
+    "UPDATE streaks s SET next_day = $2,"
+    " due_at = ($2::date + 1)::timestamp AT TIME ZONE b.time_zone"
+    " FROM businesses b WHERE b.id = s.business_id AND s.business_id = $1"
 )
 
 
@@ -121,6 +123,20 @@ async def test_streak_scenarios(stack, zone, first, activity, settle_at, expecte
     await streaks.settle(as_of=local(zone, settle_at))
     got = await state(business)
     assert {k: got[k] for k in expected} == expected
+
+
+async def test_a_business_is_enrolled_on_its_local_day_of_signup(stack):
+    business, _ = await create_business(time_zone="Pacific/Kiritimati")
+    pool = await get_pool()
+    row = await pool.fetchrow(
+        "SELECT s.next_day, s.due_at, s.current, b.created_at FROM streaks s"
+        " JOIN businesses b ON b.id = s.business_id WHERE s.business_id = $1",
+        business.id,
+    )
+    zone = ZoneInfo("Pacific/Kiritimati")
+    signup_day = row["created_at"].astimezone(zone).date()
+    assert row["next_day"] == signup_day and row["current"] == 0
+    assert row["due_at"] == datetime.combine(signup_day + timedelta(days=1), time(), zone)
 
 
 async def test_a_day_is_not_settled_before_it_closes_locally(stack):
