@@ -11,18 +11,17 @@ Two ways in, one outcome. A small batch (a single event, usually) is one stateme
 INSERT ... ON CONFLICT DO NOTHING RETURNING, feeding the debit. A large batch (a burst) is
 COPYed instead, because an INSERT writes one WAL record per row and COPY one per page: at 5000
 rows COPY took the batch from ~0.3x to ~0.5x of a raw COPY's rate (bench/usage_ingest). COPY has
-no ON CONFLICT, so the batch first drops the ids already recorded; that read is exact because an
-event belongs to one business and the business rows are locked. Should a row still collide (an
-id reused under another business, say) the primary key refuses the COPY, the savepoint rolls it
-back and the batch takes the statement path: the key, not the read, is what keeps one row per
-event.
+no ON CONFLICT. A burst is new events, so the COPY is tried as it is; if the primary key refuses
+it (a redelivered event), the savepoint rolls it back, the ids already recorded are read (exact,
+because an event belongs to one business and the business rows are locked) and the others are
+COPYed. Should that collide too (an id reused under another business, say) the batch takes the
+statement path: the key, not the read, is what keeps one row per event.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -46,6 +45,7 @@ COLUMNS = (
     "output_tokens", "segments", "latency_ms", "conversation_id", "reservation_id",
     "cost_micro", "priced_by", "occurred_at", "batch_id",
 )  # fmt: skip
+_RESERVATION, _COST = COLUMNS.index("reservation_id"), COLUMNS.index("cost_micro")
 
 
 class UsageData(BaseModel):
@@ -230,7 +230,10 @@ async def ingest(batch: list[PricedUsage], conn: asyncpg.Connection | None = Non
             result = await ingest(batch, acquired)
         await events.publish_now(result.event_ids)
         return result
-    business_ids = sorted({u.data.business_id for u in batch})
+    # Sets and dicts below key on uuid.int: hashing a UUID object runs Python code, and a
+    # burst hashes each event's ids several times.
+    owners = {u.row[1].int: u.row[1] for u in batch}
+    business_ids = sorted(owners.values())
     threshold = get_settings().credits_low_threshold_micro
     async with conn.transaction():
         known = [
@@ -240,17 +243,17 @@ async def ingest(batch: list[PricedUsage], conn: asyncpg.Connection | None = Non
                 business_ids,
             )
         ]
+        known_ints = {k.int for k in known}
         row = None
         if len(batch) >= COPY_MIN_BATCH:
-            row = await _copy_and_debit(conn, batch, set(known), threshold)
+            row = await _copy_and_debit(conn, batch, known_ints, threshold)
         if row is None:
             row = await conn.fetchrow(_INGEST, *_columns(batch), threshold, known, uuid.uuid4())
         assert row is not None
-        known_set = set(known)
         result = IngestResult(
             inserted=row["inserted"],
-            duplicates=sum(u.data.business_id in known_set for u in batch) - row["inserted"],
-            unknown_business=sorted(set(business_ids) - known_set),
+            duplicates=sum(u.row[1].int in known_ints for u in batch) - row["inserted"],
+            unknown_business=[b for b in business_ids if b.int not in known_ints],
         )
         for business_id, since in zip(row["crossed"], row["crossed_at"], strict=True):
             result.event_ids.append(await credits_low_event(conn, business_id, since, "low"))
@@ -260,46 +263,79 @@ async def ingest(batch: list[PricedUsage], conn: asyncpg.Connection | None = Non
 
 
 async def _copy_and_debit(
-    conn: asyncpg.Connection, batch: list[PricedUsage], known: set[uuid.UUID], threshold: int
+    conn: asyncpg.Connection, batch: list[PricedUsage], known: set[int], threshold: int
 ) -> dict[str, Any] | None:
     """The large-batch way: COPY the new rows, then debit their totals. None when the COPY
-    collided with a row recorded meanwhile (nothing written; the caller takes the statement)."""
-    recorded = {
-        r["event_id"]
-        for r in await conn.fetch(
-            # A join, not = ANY: with thousands of ids the planner chose a scan of the table.
-            "SELECT u.event_id FROM unnest($1::uuid[]) AS i(id)"
-            " JOIN usage_events u ON u.event_id = i.id",
-            [u.event_id for u in batch],
-        )
-    }
+    collided twice (nothing written; the caller takes the statement)."""
     batch_id = uuid.uuid4()
-    records: list[tuple[Any, ...]] = []
-    totals: dict[uuid.UUID, int] = defaultdict(int)
-    counts: dict[uuid.UUID, int] = defaultdict(int)
-    reservations = []
-    for u in batch:
-        business_id = u.data.business_id
-        if u.event_id in recorded or business_id not in known:
-            continue
-        recorded.add(u.event_id)  # the first of two copies in one batch wins, as ON CONFLICT
-        records.append((*u.row, batch_id))
-        totals[business_id] += u.cost_micro
-        counts[business_id] += 1
-        if u.data.reservation_id is not None:
-            reservations.append(u.data.reservation_id)
-    if not records:
-        return {"inserted": 0, "crossed": [], "crossed_at": []}
-    try:
-        async with conn.transaction():  # a savepoint: a refused COPY leaves the batch intact
-            await conn.copy_records_to_table("usage_events", records=records, columns=COLUMNS)
-    except asyncpg.UniqueViolationError:
-        log.warning("usage batch collided with rows recorded meanwhile: taking the statement")
-        return None
-    businesses = list(totals)
+    recorded: set[int] = set()
+    for attempt in (1, 2):
+        if attempt == 2:
+            recorded = await _recorded(conn, batch)
+        new = _new_rows(batch, known, recorded, batch_id)
+        if not new.records:
+            return {"inserted": 0, "crossed": [], "crossed_at": []}
+        try:
+            async with conn.transaction():  # a savepoint: a refused COPY leaves the batch intact
+                await conn.copy_records_to_table(
+                    "usage_events", records=new.records, columns=COLUMNS
+                )
+            break
+        except asyncpg.UniqueViolationError:
+            if attempt == 2:
+                log.warning(
+                    "usage batch collided with rows recorded meanwhile: taking the statement"
+                )
+                return None
+            log.info("usage batch holds events already recorded: copying the others")
+    businesses, totals, counts = zip(*new.per_business.values(), strict=True)
     row = await conn.fetchrow(
-        _DEBIT_COPIED, businesses, [totals[b] for b in businesses],
-        [counts[b] for b in businesses], reservations, threshold, batch_id,
-    )  # fmt: skip
+        _DEBIT_COPIED, businesses, totals, counts, new.reservations, threshold, batch_id
+    )
     assert row is not None
-    return {"inserted": len(records), **dict(row)}
+    return {"inserted": len(new.records), **dict(row)}
+
+
+async def _recorded(conn: asyncpg.Connection, batch: list[PricedUsage]) -> set[int]:
+    """The batch's event ids already in usage_events (as uuid.int)."""
+    rows = await conn.fetch(
+        # A join, not = ANY: with thousands of ids the planner chose a scan of the table.
+        "SELECT u.event_id FROM unnest($1::uuid[]) AS i(id)"
+        " JOIN usage_events u ON u.event_id = i.id",
+        [u.event_id for u in batch],
+    )
+    return {r["event_id"].int for r in rows}
+
+
+@dataclass
+class _NewRows:
+    records: list[tuple[Any, ...]] = field(default_factory=list)
+    # business_id.int -> [business_id, total cost, events]
+    per_business: dict[int, list[Any]] = field(default_factory=dict)
+    reservations: list[uuid.UUID] = field(default_factory=list)
+
+
+def _new_rows(
+    batch: list[PricedUsage], known: set[int], recorded: set[int], batch_id: uuid.UUID
+) -> _NewRows:
+    """The rows to COPY: each event once (the first of two copies wins, as ON CONFLICT would),
+    not already recorded, of a business that exists; with the totals the debit needs."""
+    new = _NewRows()
+    seen = set(recorded)
+    tail = (batch_id,)
+    records, per_business = new.records, new.per_business
+    for u in batch:
+        row = u.row  # COLUMNS order: event_id, business_id, ... reservation_id, cost_micro, ...
+        event_id, business = row[0].int, row[1].int
+        if event_id in seen or business not in known:
+            continue
+        seen.add(event_id)
+        records.append(row + tail)
+        tally = per_business.get(business)
+        if tally is None:
+            tally = per_business[business] = [row[1], 0, 0]
+        tally[1] += row[_COST]
+        tally[2] += 1
+        if row[_RESERVATION] is not None:
+            new.reservations.append(row[_RESERVATION])
+    return new

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
@@ -97,10 +96,33 @@ async def test_a_batch_crossing_the_low_threshold_signals_once(stack, way, confi
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE type = 'nevermiss.credits.low'")
 
 
-async def test_a_copy_that_collides_falls_back_and_still_records_once(stack, caplog, monkeypatch):
-    """An id already being written under another business (whose lock the batch does not
-    hold) is invisible to the pre-read; the primary key refuses the COPY, and the statement
-    way records the rest without it."""
+_FOREIGN_ROW = (
+    "INSERT INTO usage_events (event_id, business_id, kind, segments, cost_micro, priced_by,"
+    " occurred_at, batch_id) VALUES ($1, $2, 'sms', 1, 8300, 'sms-rate', now(), gen_random_uuid())"
+)
+
+
+async def _copy_waits_on_a_lock(pool, ingesting: asyncio.Task) -> None:
+    while not await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE 'COPY%usage_events%'"
+    ):
+        assert not ingesting.done(), ingesting.result()
+        await asyncio.sleep(0.01)
+
+
+async def _owner_of(event_id: uuid.UUID) -> list[uuid.UUID]:
+    pool = await get_pool()
+    rows = await pool.fetch("SELECT business_id FROM usage_events WHERE event_id = $1", event_id)
+    return [r["business_id"] for r in rows]
+
+
+async def test_a_refused_copy_reads_what_is_recorded_and_copies_the_rest(
+    stack, caplog, monkeypatch
+):
+    """An id being written under another business (whose lock the batch does not hold) when
+    the COPY starts: the primary key refuses the COPY, the read then sees the id, and the other
+    events are COPYed."""
     monkeypatch.setattr(usage_ingest, "COPY_MIN_BATCH", 1)
     (a, _), (b, _) = await create_business(), await create_business(phone_number="+13125557002")
     batch = priced([ai(a.id) for _ in range(5)])
@@ -108,26 +130,43 @@ async def test_a_copy_that_collides_falls_back_and_still_records_once(stack, cap
     async with pool.acquire() as other:
         writer = other.transaction()
         await writer.start()
-        await other.execute(
-            "INSERT INTO usage_events (event_id, business_id, kind, segments, cost_micro,"
-            " priced_by, occurred_at, batch_id) VALUES ($1, $2, 'sms', 1, 8300, 'sms-rate', $3,"
-            " $4)",
-            batch[2].event_id, b.id, datetime.now(UTC), uuid.uuid4(),
-        )  # fmt: skip
-        with caplog.at_level(logging.WARNING, logger=usage_ingest.__name__):
+        await other.execute(_FOREIGN_ROW, batch[2].event_id, b.id)
+        with caplog.at_level(logging.INFO, logger=usage_ingest.__name__):
             ingesting = asyncio.create_task(usage_ingest.ingest(batch))
-            while not await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE 'COPY%usage_events%'"
-            ):
-                assert not ingesting.done(), ingesting.result()
-                await asyncio.sleep(0.01)
+            await _copy_waits_on_a_lock(pool, ingesting)
             await writer.commit()
             result = await ingesting
-    assert "collided" in caplog.text
+    assert "already recorded" in caplog.text and "collided" not in caplog.text
     assert result.inserted == 4 and result.duplicates == 1
     assert await balances(a.id) == [SIGNUP - 4 * 450]
-    owners = await pool.fetch(
-        "SELECT business_id FROM usage_events WHERE event_id = $1", batch[2].event_id
-    )
-    assert [r["business_id"] for r in owners] == [b.id]
+    assert await _owner_of(batch[2].event_id) == [b.id]  # the other writer's row, untouched
+
+
+async def test_a_copy_refused_twice_takes_the_statement_and_still_records_once(
+    stack, caplog, monkeypatch
+):
+    """A second id appears under another business between the read and the second COPY: the
+    key refuses that too, and the statement way records the rest without either."""
+    monkeypatch.setattr(usage_ingest, "COPY_MIN_BATCH", 1)
+    (a, _), (b, _) = await create_business(), await create_business(phone_number="+13125557002")
+    batch = priced([ai(a.id) for _ in range(5)])
+    pool = await get_pool()
+    async with pool.acquire() as first, pool.acquire() as second:
+        writer = first.transaction()
+        await writer.start()
+        await first.execute(_FOREIGN_ROW, batch[1].event_id, b.id)
+        late = second.transaction()
+        await late.start()
+        await second.execute(_FOREIGN_ROW, batch[3].event_id, b.id)
+        with caplog.at_level(logging.INFO, logger=usage_ingest.__name__):
+            ingesting = asyncio.create_task(usage_ingest.ingest(batch))
+            await _copy_waits_on_a_lock(pool, ingesting)  # the first COPY, on batch[1]
+            await writer.commit()
+            await asyncio.sleep(0.2)
+            await _copy_waits_on_a_lock(pool, ingesting)  # the second, on batch[3]
+            await late.commit()
+            result = await ingesting
+    assert "already recorded" in caplog.text and "collided" in caplog.text
+    assert result.inserted == 3 and result.duplicates == 2
+    assert await balances(a.id) == [SIGNUP - 3 * 450]
+    assert await _owner_of(batch[1].event_id) == [b.id] == await _owner_of(batch[3].event_id)
