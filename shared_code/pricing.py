@@ -8,6 +8,7 @@ SMS is priced per segment from settings. Decimal USD becomes micro-USD once, rou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
@@ -72,13 +73,20 @@ def estimate_ai_max(model: str, prompt_tokens: int, output_tokens: int, calls: i
         settings.fallback_input_price_per_mtok_micro,
         settings.fallback_output_price_per_mtok_micro,
     )
-    return _estimate(model, steps * ESTIMATE_TOKEN_STEP, output_tokens, calls, fallback)
+    today = datetime.now(UTC).date()  # genai-prices has prices that change on a date
+    return _estimate(model, steps * ESTIMATE_TOKEN_STEP, output_tokens, calls, fallback, today)
 
 
 @lru_cache(maxsize=1024)
 def _estimate(
-    model: str, prompt_tokens: int, output_tokens: int, calls: int, fallback: tuple[int, int]
+    model: str,
+    prompt_tokens: int,
+    output_tokens: int,
+    calls: int,
+    fallback: tuple[int, int],
+    day: date,
 ) -> int:
-    # `fallback` is in the key so a change of the fallback rates is never served stale.
+    # `fallback` and `day` are in the key so neither new fallback rates nor a price that
+    # changed today is served stale.
     one = price_ai(model, prompt_tokens, 0, output_tokens).cost_micro
     return max(1, one * calls)

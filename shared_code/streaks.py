@@ -176,7 +176,8 @@ credited AS (
 announced AS (
     -- Every grant of a day advanced just now. Its ledger entry is new unless the day was
     -- granted before (a rewound streak); then the event id, derived from the grant's key, is
-    -- the one already announced: ON CONFLICT skips it, and consumers dedupe on the id.
+    -- the one already announced with that entry: ON CONFLICT skips it (outbox rows are kept,
+    -- never pruned), and consumers dedupe on the id.
     INSERT INTO outbox (id, type, source, subject, data)
     SELECT md5('nevermiss.streak.reward_granted|' || k.key)::uuid,
            'nevermiss.streak.reward_granted', '/nevermiss/streak_rewards',
@@ -236,6 +237,7 @@ async def settle(
     """
     settings = get_settings()
     as_of = as_of or datetime.now(UTC)
+    await get_pool()  # made once here, before the workers ask for it at the same moment
     result = SettleResult()
     parts = await asyncio.gather(
         *(

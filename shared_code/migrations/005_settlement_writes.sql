@@ -37,6 +37,8 @@ ALTER TABLE businesses SET (fillfactor = 80);
 -- Every business has its streak from the moment it exists, starting on its local day of
 -- signup, so settlement never looks for businesses without one (that anti-join of every
 -- business against every streak cost each hourly run half a second per million businesses).
+-- A load that inserts businesses with triggers off (session_replication_role = replica, a
+-- restore with --disable-triggers) must insert their streaks too, as bench/streaks does.
 CREATE FUNCTION businesses_enrol_streak() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO streaks (business_id, next_day, due_at)
