@@ -85,19 +85,6 @@ SELECT business_id FROM (
 ORDER BY business_id DESC LIMIT 1
 """
 
-# The step's businesses, locked in id order as the usage ingest locks them, so a settlement and
-# an ingest can never deadlock. No SKIP LOCKED: a business held by an ingest is waited for
-# (briefly), not left for the next hourly run. Its own statement: the settle that follows reads
-# the balances after the wait (a statement sees what was committed when it began).
-_LOCK = """
-SELECT count(*) FROM (
-    SELECT b.id FROM businesses b JOIN streaks s ON s.business_id = b.id
-    WHERE b.id > $1 AND b.id <= $2 AND s.business_id > $1 AND s.business_id <= $2
-      AND s.due_at <= $3
-    ORDER BY b.id FOR UPDATE OF b
-) locked
-"""
-
 # Per step transaction: its sorts and CTEs stay in memory instead of spilling to disk, and the
 # planner prices a random page as the cached, SSD-backed read it is (its default, 4, made it
 # scan a million businesses rather than look up the step's businesses by key).
@@ -105,10 +92,13 @@ _STEP_SETTINGS = "SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1"
 
 _SETTLE_ONE_DAY = """
 WITH due AS (
-    -- The step's range, checked again under the locks and in the zone itself: a business a
-    -- concurrent run settled meanwhile is no longer due (or is due for its next closed day,
-    -- which is then right to settle). A range, not the id list: the planner scans it by index.
-    -- A join to activity, not EXISTS: the planner copied an EXISTS into every CASE below.
+    -- The step's range, due in the business's own zone. A range, not the id list: the planner
+    -- scans it by index. A join to activity, not EXISTS: the planner copied an EXISTS into
+    -- every CASE below.
+    -- Each business is locked as it is read, in id order as the usage ingest locks them, so a
+    -- settlement and an ingest can never deadlock. No SKIP LOCKED: a business held by an ingest
+    -- is waited for (briefly) and then read as committed, so the balance below is exact. A
+    -- streak a concurrent run advanced meanwhile fails `advanced`'s next_day guard.
     SELECT s.business_id, s.next_day AS day, s.current, s.freezes, s.run_days,
            b.balance_micro, b.time_zone, a.business_id IS NOT NULL AS active
     FROM streaks s
@@ -117,6 +107,8 @@ WITH due AS (
     WHERE s.business_id > $1 AND s.business_id <= $9 AND s.due_at <= $8
       AND b.id > $1 AND b.id <= $9  -- the range on both sides: two index range scans
       AND s.next_day < ($8::timestamptz AT TIME ZONE b.time_zone)::date
+    ORDER BY b.id
+    FOR UPDATE OF b
 ),
 decided AS (
     SELECT d.*, (NOT d.active AND d.current > 0 AND d.freezes > 0) AS frozen,
@@ -268,7 +260,6 @@ async def _settle_share(
                     end = await conn.fetchval(_STEP_END, as_of, cursor, until, batch_size)
                     if end is None:
                         break
-                    await conn.fetchval(_LOCK, cursor, end, as_of)
                     row = await conn.fetchrow(
                         _SETTLE_ONE_DAY, cursor, settings.streak_freeze_every_days,
                         settings.streak_max_freezes, settings.streak_daily_reward_micro,

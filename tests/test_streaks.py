@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import azure.functions as func
 import pytest
 
-from shared_code import events, streaks
+from shared_code import events, streaks, usage_ingest
 from shared_code.db import get_pool
 from tests.helpers import create_business, deliver_events, post
 
@@ -189,6 +190,46 @@ async def test_two_runs_at_once_grant_nothing_twice_and_a_rerun_changes_nothing(
         "amount_micro), 0) FROM credit_ledger l WHERE l.business_id = b.id)"
     )
     assert mismatched == 0
+
+
+async def test_settlement_and_usage_batches_at_once_neither_deadlock_nor_lose_a_debit(stack):
+    """Both lock businesses in id order: a settle (small steps, two workers) and usage batches
+    in reverse id order over the same businesses all finish, and every balance is its ledger."""
+    owners = [
+        (await create_business(phone_number=f"+1312555{6100 + n}", time_zone="Asia/Kolkata"))[0]
+        for n in range(12)
+    ]
+    for business in owners:
+        await start(business, "2026-06-01")
+        for d in days("2026-06-01", 5):
+            await streaks.record_activity(business.id, local("Asia/Kolkata", f"{d}T12:00"))
+    newest_first = sorted(owners, key=lambda b: b.id, reverse=True)
+    batches = [
+        [
+            usage_ingest.price_event(str(uuid.uuid4()), None, {
+                "business_id": str(b.id), "kind": "sms", "segments": 1,
+            })
+            for b in newest_first
+        ]
+        for _ in range(6)
+    ]  # fmt: skip
+    settled, *ingested = await asyncio.gather(
+        streaks.settle(as_of=local("UTC", "2026-06-06T12:00"), batch_size=2, workers=2),
+        *(usage_ingest.ingest(batch) for batch in batches),
+    )
+    assert settled.days_settled == 12 * 5 and sum(r.inserted for r in ingested) == 6 * 12
+    pool = await get_pool()
+    mismatched = await pool.fetchval(
+        "SELECT count(*) FROM businesses b WHERE b.balance_micro <> (SELECT coalesce(sum("
+        "amount_micro), 0) FROM credit_ledger l WHERE l.business_id = b.id)"
+    )
+    # Each entry's balance_after is the balance its own change produced, in order.
+    broken_chain = await pool.fetchval(
+        "SELECT count(*) FROM (SELECT balance_after_micro, sum(amount_micro) OVER"
+        " (PARTITION BY business_id ORDER BY id) AS running FROM credit_ledger) c"
+        " WHERE c.balance_after_micro <> c.running"
+    )
+    assert mismatched == 0 and broken_chain == 0
 
 
 async def test_time_zone_change_neither_skips_nor_repeats_a_day(stack):
