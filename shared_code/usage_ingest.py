@@ -268,32 +268,31 @@ async def _copy_and_debit(
     """The large-batch way: COPY the new rows, then debit their totals. None when the COPY
     collided twice (nothing written; the caller takes the statement)."""
     batch_id = uuid.uuid4()
-    recorded: set[int] = set()
-    for attempt in (1, 2):
-        if attempt == 2:
-            recorded = await _recorded(conn, batch)
-        new = _new_rows(batch, known, recorded, batch_id)
-        if not new.records:
-            return {"inserted": 0, "crossed": [], "crossed_at": []}
-        try:
-            async with conn.transaction():  # a savepoint: a refused COPY leaves the batch intact
-                await conn.copy_records_to_table(
-                    "usage_events", records=new.records, columns=COLUMNS
-                )
-            break
-        except asyncpg.UniqueViolationError:
-            if attempt == 2:
-                log.warning(
-                    "usage batch collided with rows recorded meanwhile: taking the statement"
-                )
-                return None
-            log.info("usage batch holds events already recorded: copying the others")
+    new = _new_rows(batch, known, set(), batch_id)
+    if new.records and not await _copied(conn, new.records):
+        log.info("usage batch holds events already recorded: copying the others")
+        new = _new_rows(batch, known, await _recorded(conn, batch), batch_id)
+        if new.records and not await _copied(conn, new.records):
+            log.warning("usage batch collided with rows recorded meanwhile: taking the statement")
+            return None
+    if not new.records:
+        return {"inserted": 0, "crossed": [], "crossed_at": []}
     businesses, totals, counts = zip(*new.per_business.values(), strict=True)
     row = await conn.fetchrow(
         _DEBIT_COPIED, businesses, totals, counts, new.reservations, threshold, batch_id
     )
     assert row is not None
     return {"inserted": len(new.records), **dict(row)}
+
+
+async def _copied(conn: asyncpg.Connection, records: list[tuple[Any, ...]]) -> bool:
+    """COPY the rows in a savepoint; False (nothing written) if the primary key refuses one."""
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table("usage_events", records=records, columns=COLUMNS)
+    except asyncpg.UniqueViolationError:
+        return False
+    return True
 
 
 async def _recorded(conn: asyncpg.Connection, batch: list[PricedUsage]) -> set[int]:
