@@ -11,8 +11,8 @@ from functions import (
     streak_rewards,
     usage_logger,
 )
-from shared_code.observability import configure
-from shared_code.settings import get_settings
+from shared_code.platform.observability import configure
+from shared_code.platform.settings import get_settings
 
 configure(get_settings().log_level)
 

@@ -170,7 +170,7 @@ class Floor:
 
     async def once(self) -> dict[str, float]:
         """Replay the sequence once; returns ms per category."""
-        from shared_code.db import get_pool
+        from shared_code.platform.db import get_pool
 
         pool = await get_pool()
         spent: dict[str, float] = {}

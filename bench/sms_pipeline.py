@@ -219,7 +219,7 @@ async def serial(pipeline: Pipeline, floor: Floor, n: int) -> dict[str, Any]:
 
 
 async def throughput(pipeline: Pipeline, batch: int, m: int) -> dict[str, Any]:
-    from shared_code.db import get_pool
+    from shared_code.platform.db import get_pool
 
     pool = await get_pool()
     await pipeline.queue.clear_messages()
@@ -331,10 +331,10 @@ async def main(n: int) -> dict[str, Any]:
         ) as env:
             import function_app
             from devhost.catalog import get_functions_once
-            from shared_code import queues
-            from shared_code.businesses import BusinessCreate, create_business
-            from shared_code.db import get_pool
-            from shared_code.settings import reset_settings
+            from shared_code.businesses.store import BusinessCreate, create_business
+            from shared_code.platform import queues
+            from shared_code.platform.db import get_pool
+            from shared_code.platform.settings import reset_settings
 
             await create_business(
                 BusinessCreate(

@@ -47,13 +47,13 @@ async def bench_stack(**settings: str) -> AsyncIterator[dict[str, str]]:
             **settings,
         }
         os.environ.update(env)
-        from shared_code import db
-        from shared_code.settings import reset_settings
+        from shared_code.platform import db
+        from shared_code.platform.settings import reset_settings
 
         reset_settings()
         await db.migrate()
         yield env
-        from shared_code.lifecycle import close_all
+        from shared_code.platform.lifecycle import close_all
 
         await close_all()
     finally:

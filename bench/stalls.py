@@ -35,7 +35,7 @@ def app_frame(task: asyncio.Task[Any]) -> str | None:
 @asynccontextmanager
 async def pool_of(size: int) -> AsyncIterator[None]:
     """The app's pool with max_size `size` instead of its own (what-if runs only)."""
-    from shared_code import db
+    from shared_code.platform import db
 
     create_pool = asyncpg.create_pool
 

@@ -483,9 +483,9 @@ async def _loop(
 
 async def main(n: int, compare: bool = False) -> dict[str, object]:
     async with bench_stack():
-        from shared_code import streaks
-        from shared_code.db import get_pool
-        from shared_code.settings import get_settings
+        from shared_code.credits import streaks
+        from shared_code.platform.db import get_pool
+        from shared_code.platform.settings import get_settings
 
         settings = get_settings()
         assert not settings.eventgrid_topic_endpoint, "publishing must be off for this bench"

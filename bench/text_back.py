@@ -47,8 +47,8 @@ async def main(rounds: int) -> dict[str, object]:
     ) as env:
         import function_app
         from devhost.host import start_host
-        from shared_code.businesses import BusinessCreate, create_business
-        from shared_code.db import get_pool
+        from shared_code.businesses.store import BusinessCreate, create_business
+        from shared_code.platform.db import get_pool
 
         runner = await start_host(function_app, port, host_json=HOST_JSON, run_timers=False)
         await create_business(

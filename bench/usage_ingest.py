@@ -1,14 +1,14 @@
 """Usage ingestion through the batch path, beside the raw COPY limit and the naive way.
 
 N usage events (about 70% sms, 30% gpt-4o-mini calls) over 200 businesses are priced with
-`usage_ingest.price_event` before any timing (pricing throughput is reported on its own), then
+`usage_store.price_event` before any timing (pricing throughput is reported on its own), then
 written to real PostgreSQL four ways, each timed on its own, from empty tables:
 
-- batch: `usage_ingest.ingest(batch)`, the production path. It locks the batch's businesses in
+- batch: `usage_store.ingest(batch)`, the production path. It locks the batch's businesses in
   id order, then records the new events and debits each business once, with one ledger entry
   per business for the events it newly inserted. Below `COPY_MIN_BATCH` events that is one
   statement (unnest + INSERT ... ON CONFLICT DO NOTHING RETURNING + debit); from it, the new
-  rows are COPYed and one statement debits them (see shared_code/usage_ingest.py). Run
+  rows are COPYed and one statement debits them (see shared_code/usage_store.py). Run
   sequentially for batch sizes 100, 1000 and 5000; `statement_5000` is 5000 with the COPY way
   switched off, to show what it adds; and 2 concurrent workers take alternate batches of the
   main size (every batch touches nearly all 200 businesses, so the workers contend for the
@@ -56,7 +56,7 @@ from typing import Any
 import asyncpg
 
 from bench.stack import bench_stack
-from shared_code.usage_ingest import COLUMNS
+from shared_code.credits.usage_store import COLUMNS
 
 BUSINESSES = 200
 BATCH_SIZES = (100, 1000, 5000)
@@ -126,8 +126,8 @@ async def _timed(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
 
 async def _reset(conn: asyncpg.Connection, business_ids: list[uuid.UUID]) -> None:
     """Empty the ledger and give every business its signup credit again, as create_business."""
-    from shared_code import ledger
-    from shared_code.settings import get_settings
+    from shared_code.credits import ledger
+    from shared_code.platform.settings import get_settings
 
     await conn.execute("TRUNCATE credit_ledger, usage_events")
     await conn.execute("DELETE FROM outbox")
@@ -210,11 +210,11 @@ def _median(rates: list[float]) -> float:
 
 async def main(n: int) -> dict[str, object]:
     async with bench_stack():
-        from shared_code import usage_ingest
-        from shared_code.businesses import BusinessCreate, create_business
-        from shared_code.db import get_pool
-        from shared_code.phones import to_e164
-        from shared_code.settings import get_settings
+        from shared_code.businesses.store import BusinessCreate, create_business
+        from shared_code.credits import usage_store
+        from shared_code.platform.db import get_pool
+        from shared_code.platform.phones import to_e164
+        from shared_code.platform.settings import get_settings
 
         signup = get_settings().signup_credit_micro
         business_ids = []
@@ -233,14 +233,14 @@ async def main(n: int) -> dict[str, object]:
         raw_naive = _raw_events(NAIVE_SAMPLE, business_ids, rng)
         gc.collect()
         began = time.perf_counter()
-        priced = [usage_ingest.price_event(eid, at, data) for eid, at, data in raw]
+        priced = [usage_store.price_event(eid, at, data) for eid, at, data in raw]
         pricing_seconds = time.perf_counter() - began
-        naive = [usage_ingest.price_event(eid, at, data) for eid, at, data in raw_naive]
+        naive = [usage_store.price_event(eid, at, data) for eid, at, data in raw_naive]
         del raw, raw_naive
         rows = [_row(u) for u in priced]
         naive_rows = [_row(u) for u in naive]
 
-        def expected(*sets: list[usage_ingest.PricedUsage]) -> tuple[dict[uuid.UUID, int], int]:
+        def expected(*sets: list[usage_store.PricedUsage]) -> tuple[dict[uuid.UUID, int], int]:
             balance = dict.fromkeys(business_ids, signup)
             entries = 0
             for events in sets:
@@ -274,7 +274,7 @@ async def main(n: int) -> dict[str, object]:
 
             # Warm-up: connections, prepared statements, genai-prices tables.
             await _reset(admin, business_ids)
-            await usage_ingest.ingest(priced[:2000])
+            await usage_store.ingest(priced[:2000])
             await _reset(admin, business_ids)
 
             async def copy_into(table: str) -> int:
@@ -285,15 +285,15 @@ async def main(n: int) -> dict[str, object]:
             async def sequential(size: int) -> int:
                 inserted = 0
                 for start in range(0, n, size):
-                    inserted += (await usage_ingest.ingest(priced[start : start + size])).inserted
+                    inserted += (await usage_store.ingest(priced[start : start + size])).inserted
                 return inserted
 
             async def statement_only(size: int) -> int:
-                saved, usage_ingest.COPY_MIN_BATCH = usage_ingest.COPY_MIN_BATCH, size + 1
+                saved, usage_store.COPY_MIN_BATCH = usage_store.COPY_MIN_BATCH, size + 1
                 try:
                     return await sequential(size)
                 finally:
-                    usage_ingest.COPY_MIN_BATCH = saved
+                    usage_store.COPY_MIN_BATCH = saved
 
             async def concurrent(size: int, workers: int = 2) -> int:
                 batches = [priced[s : s + size] for s in range(0, n, size)]
@@ -301,7 +301,7 @@ async def main(n: int) -> dict[str, object]:
                 async def worker(k: int) -> int:
                     done = 0
                     for batch in batches[k::workers]:
-                        done += (await usage_ingest.ingest(batch)).inserted
+                        done += (await usage_store.ingest(batch)).inserted
                     return done
 
                 return sum(await asyncio.gather(*(worker(k) for k in range(workers))))
@@ -368,7 +368,7 @@ async def main(n: int) -> dict[str, object]:
 
             async def replay() -> int:
                 for start in range(0, n, MAIN_BATCH):
-                    result = await usage_ingest.ingest(priced[start : start + MAIN_BATCH])
+                    result = await usage_store.ingest(priced[start : start + MAIN_BATCH])
                     replayed["inserted"] += result.inserted
                     replayed["duplicates"] += result.duplicates
                     replayed["unknown_business"] += len(result.unknown_business)
@@ -423,4 +423,4 @@ if __name__ == "__main__":
     outcome["wall_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(outcome, indent=2))
     Path("bench/results").mkdir(parents=True, exist_ok=True)
-    Path("bench/results/usage_ingest.json").write_text(json.dumps(outcome, indent=2))
+    Path("bench/results/usage_store.json").write_text(json.dumps(outcome, indent=2))

@@ -56,7 +56,7 @@ def _signed_requests(n: int, token: str, base: str) -> list[func.HttpRequest]:
 
 async def _floor(n: int) -> list[float]:
     """One Redis SET NX plus one queue put per request: the path's unavoidable I/O."""
-    from shared_code import cache, queues
+    from shared_code.platform import cache, queues
 
     samples = []
     for _ in range(n):
@@ -72,7 +72,7 @@ async def main(n: int) -> dict[str, object]:
     async with bench_stack() as env:
         import function_app
         from devhost.catalog import get_functions_once
-        from shared_code.businesses import BusinessCreate, create_business
+        from shared_code.businesses.store import BusinessCreate, create_business
 
         await create_business(
             BusinessCreate(
@@ -104,7 +104,7 @@ async def main(n: int) -> dict[str, object]:
             floor.extend(await _floor(min(chunk, n - start)))
         gc.enable()
 
-        from shared_code import queues
+        from shared_code.platform import queues
 
         calls = await queues.get_queue(queues.CALLS_QUEUE)
         queued = (await calls.get_queue_properties()).approximate_message_count

@@ -56,14 +56,14 @@ def app_directory(app_module: ModuleType) -> Path:
 
 def default_subscriptions() -> dict[str, list[str]]:
     """The project's single declaration of which event types reach which function."""
-    from shared_code.subscriptions import load_subscriptions
+    from shared_code.platform.subscriptions import load_subscriptions
 
     return load_subscriptions()
 
 
 async def default_sandbox_reader(after_id: int) -> list[dict[str, Any]]:
     """Texts the app stored instead of sending (no Twilio account configured)."""
-    from shared_code.sandbox import list_messages
+    from shared_code.platform.sms_sandbox import list_messages
 
     result: Any = list_messages(after_id)
     if inspect.isawaitable(result):
@@ -77,7 +77,7 @@ TRANSCRIPT_CONVERSATIONS_MAX = 20
 async def read_transcript(phone: str, limit: int = 1) -> list[dict[str, Any]]:
     """The latest `limit` conversations with `phone` (newest first), each with its messages in
     the order they happened. A local view for newcomers; the owner API is the product's."""
-    from shared_code.db import get_pool
+    from shared_code.platform.db import get_pool
 
     pool = await get_pool()
     conversations = await pool.fetch(
@@ -166,7 +166,8 @@ async def start_host(
     """Serve every trigger of `app_module` on host:port; returns once it is listening.
 
     `subscriptions`, `topic_key` and `sandbox_reader` default to the project's own
-    (`shared_code.subscriptions`, env `EVENTGRID_TOPIC_KEY`, `shared_code.sandbox`).
+    (`shared_code.platform.subscriptions`, env `EVENTGRID_TOPIC_KEY`,
+    `shared_code.platform.sms_sandbox`).
     """
     app_dir = app_directory(app_module)
     function_directory = str(app_dir)
@@ -220,7 +221,7 @@ async def start_host(
         return web.Response(text=body, content_type="application/json")
 
     async def transcript(request: web.Request) -> web.Response:
-        from shared_code.phones import try_e164
+        from shared_code.platform.phones import try_e164
 
         raw = request.query.get("phone", "").strip()
         # An unencoded "+" in a query string arrives as a space: accept "?phone=+1415..." too.

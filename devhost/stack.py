@@ -74,11 +74,11 @@ def stop_services(started: list[EmbeddedService]) -> None:
 
 
 async def run_migrations() -> None:
-    """Apply the app's numbered SQL migrations (shared_code.db owns how)."""
+    """Apply the app's numbered SQL migrations (shared_code.platform.db owns how)."""
     try:
-        from shared_code import db
+        from shared_code.platform import db
     except ImportError as exc:
-        log.warning("shared_code.db not importable (%s); skipping migrations", exc)
+        log.warning("shared_code.platform.db not importable (%s); skipping migrations", exc)
         return
     applied = await db.migrate()
     log.info("migrations: %s", ", ".join(applied) if applied else "database is up to date")
@@ -86,7 +86,7 @@ async def run_migrations() -> None:
 
 async def close_app_resources() -> None:
     """Close the app's pools and clients before the services they talk to stop."""
-    from shared_code.lifecycle import close_all
+    from shared_code.platform.lifecycle import close_all
 
     try:
         await close_all()

@@ -8,8 +8,8 @@ from typing import Any
 
 import azure.functions as func
 
-from shared_code.api import ApiError, Principal, TextBody, authenticate
-from shared_code.voice_webhooks import TwimlResult
+from shared_code.api.auth import ApiError, Principal, TextBody, authenticate
+from shared_code.calls.webhooks import TwimlResult
 
 
 def twiml(result: TwimlResult) -> func.HttpResponse:

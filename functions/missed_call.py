@@ -7,17 +7,15 @@ import json
 import azure.functions as func
 
 from functions.http_shapes import raw_query, twiml, webhook_path
-from shared_code import voice_webhooks
-from shared_code.missed_calls import handle_call_report
-from shared_code.observability import correlated
+from shared_code.calls import webhooks
+from shared_code.calls.handler import handle_call_report
+from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
 ANON = func.AuthLevel.ANONYMOUS
 
 
-async def _webhook(
-    req: func.HttpRequest, handler: voice_webhooks.WebhookHandler
-) -> func.HttpResponse:
+async def _webhook(req: func.HttpRequest, handler: webhooks.WebhookHandler) -> func.HttpResponse:
     result = await handler(
         webhook_path(req), raw_query(req), req.get_body(), req.headers.get("X-Twilio-Signature")
     )
@@ -26,17 +24,17 @@ async def _webhook(
 
 @bp.route(route="voice/incoming", methods=["POST"], auth_level=ANON)
 async def voice_incoming(req: func.HttpRequest) -> func.HttpResponse:
-    return await _webhook(req, voice_webhooks.incoming)
+    return await _webhook(req, webhooks.incoming)
 
 
 @bp.route(route="voice/dial-status", methods=["POST"], auth_level=ANON)
 async def voice_dial_status(req: func.HttpRequest) -> func.HttpResponse:
-    return await _webhook(req, voice_webhooks.dial_status)
+    return await _webhook(req, webhooks.dial_status)
 
 
 @bp.route(route="voice/status", methods=["POST"], auth_level=ANON)
 async def voice_status(req: func.HttpRequest) -> func.HttpResponse:
-    return await _webhook(req, voice_webhooks.call_status)
+    return await _webhook(req, webhooks.call_status)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="calls", connection="AzureWebJobsStorage")

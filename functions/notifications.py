@@ -6,8 +6,8 @@ import logging
 
 import azure.functions as func
 
-from shared_code.observability import correlated
-from shared_code.owner_alerts import alert_owner
+from shared_code.messaging.owner_alerts import alert_owner
+from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from shared_code.events import flush_outbox
+from shared_code.platform.events import flush_outbox
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

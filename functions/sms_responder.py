@@ -7,9 +7,9 @@ import json
 import azure.functions as func
 
 from functions.http_shapes import raw_query, twiml, webhook_path
-from shared_code import sms_webhooks
-from shared_code.observability import correlated
-from shared_code.sms_responder import handle_task
+from shared_code.messaging import webhooks
+from shared_code.messaging.responder import handle_task
+from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
 ANON = func.AuthLevel.ANONYMOUS
@@ -18,16 +18,14 @@ ANON = func.AuthLevel.ANONYMOUS
 @bp.route(route="sms/incoming", methods=["POST"], auth_level=ANON)
 async def sms_incoming(req: func.HttpRequest) -> func.HttpResponse:
     signature = req.headers.get("X-Twilio-Signature")
-    result = await sms_webhooks.incoming(
-        webhook_path(req), raw_query(req), req.get_body(), signature
-    )
+    result = await webhooks.incoming(webhook_path(req), raw_query(req), req.get_body(), signature)
     return twiml(result)
 
 
 @bp.route(route="sms/status", methods=["POST"], auth_level=ANON)
 async def sms_status(req: func.HttpRequest) -> func.HttpResponse:
     signature = req.headers.get("X-Twilio-Signature")
-    result = await sms_webhooks.status(webhook_path(req), raw_query(req), req.get_body(), signature)
+    result = await webhooks.status(webhook_path(req), raw_query(req), req.get_body(), signature)
     return twiml(result)
 
 

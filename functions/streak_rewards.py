@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared_code import streaks
-from shared_code.observability import correlated
+from shared_code.credits import streaks
+from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

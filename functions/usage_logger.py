@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code.observability import correlated
-from shared_code.usage_logger import record_usage_event
+from shared_code.credits.usage_batches import record_usage_event
+from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
 

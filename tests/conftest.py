@@ -45,14 +45,14 @@ class Stack:
     admin_key: str = ""
 
     def stop_redis(self) -> None:
-        from shared_code import cache
+        from shared_code.platform import cache
 
         assert self.redis_service is not None, "Redis outage tests need the embedded Redis"
         self.redis_service.stop()
         cache.reset()
 
     def start_redis(self) -> None:
-        from shared_code import cache
+        from shared_code.platform import cache
 
         self.redis_service = start_redis(self.redis_dir, self.redis_port)
         cache.reset()
@@ -92,8 +92,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obj
 
 @pytest.fixture(scope="session")
 async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
-    from shared_code import db
-    from shared_code.settings import reset_settings
+    from shared_code.platform import db
+    from shared_code.platform.settings import reset_settings
 
     account_sid = "AC" + secrets.token_hex(16)
     auth_token = secrets.token_hex(16)
@@ -146,7 +146,7 @@ async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
     reset_settings()
     await db.migrate()
     yield stack
-    from shared_code.lifecycle import close_all
+    from shared_code.platform.lifecycle import close_all
 
     await close_all()
     await twilio.stop()
@@ -163,8 +163,10 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         yield
         return
     stack: Stack = request.getfixturevalue("stack")
-    from shared_code import assistant, businesses, cache, db, events, queues, twilio_gateway
-    from shared_code.settings import reset_settings
+    from shared_code.assistant import model
+    from shared_code.businesses import store
+    from shared_code.platform import cache, db, events, queues, twilio_client
+    from shared_code.platform.settings import reset_settings
 
     if stack.redis_service is not None and stack.redis_service._stopped:
         stack.start_redis()
@@ -184,10 +186,10 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     client = redis.Redis.from_url(stack.redis_url)
     await client.flushdb()
     await client.aclose()
-    businesses.clear_cache()
+    store.clear_cache()
     await events.close_publisher()
-    await twilio_gateway.close_client()
-    await assistant.close_client()
+    await twilio_client.close_client()
+    await model.close_client()
     stack.twilio.reset()
     stack.topic.reset()
     stack.openai.reset()
@@ -197,7 +199,7 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 @pytest.fixture
 def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     """Change settings for one test: configure(TEXT_BACK_COOLDOWN_HOURS="1")."""
-    from shared_code.settings import reset_settings
+    from shared_code.platform.settings import reset_settings
 
     def apply(**env: str) -> None:
         for key, value in env.items():

@@ -12,8 +12,9 @@ from azure.functions.queue import QueueMessage
 from twilio.request_validator import RequestValidator
 
 from devhost.catalog import get_functions_once
-from shared_code import businesses, queues
-from shared_code.settings import get_settings
+from shared_code.businesses import store
+from shared_code.platform import queues
+from shared_code.platform.settings import get_settings
 
 
 def app_function(name: str) -> Any:
@@ -60,7 +61,7 @@ async def post(name: str, request: func.HttpRequest) -> func.HttpResponse:
     return response
 
 
-async def create_business(**fields: Any) -> tuple[businesses.Business, str]:
+async def create_business(**fields: Any) -> tuple[store.Business, str]:
     data = {
         "name": "Acme Plumbing",
         "phone_number": "+15005550006",
@@ -68,7 +69,7 @@ async def create_business(**fields: Any) -> tuple[businesses.Business, str]:
         "time_zone": "America/Chicago",
         **fields,
     }
-    return await businesses.create_business(businesses.BusinessCreate.model_validate(data))
+    return await store.create_business(store.BusinessCreate.model_validate(data))
 
 
 async def queued(name: str = queues.CALLS_QUEUE) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ import json
 
 import azure.functions as func
 
-from shared_code import events
-from shared_code.db import get_pool
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
 from tests.fakes.openai_api import Scripted
 from tests.helpers import create_business, deliver_events, drain_messages_queue, post, text_in
 

@@ -18,8 +18,8 @@ import openai
 import pytest
 
 from devhost.services import free_port
-from shared_code import assistant
-from shared_code.assistant import (
+from shared_code.assistant import model
+from shared_code.assistant.model import (
     MAX_OUTPUT_TOKENS,
     TEMPERATURE,
     AssistantUnavailable,
@@ -29,8 +29,8 @@ from shared_code.assistant import (
     create_arguments,
     is_configured,
 )
-from shared_code.assistant_prompt import TOOLS, build_messages, follow_up_messages
-from shared_code.settings import reset_settings
+from shared_code.assistant.prompt import TOOLS, build_messages, follow_up_messages
+from shared_code.platform.settings import reset_settings
 from tests.fakes.openai_api import DEFAULT_REPLY, FakeOpenAI, Scripted
 
 MODEL = "gpt-test-mini"
@@ -68,7 +68,7 @@ async def fake_openai(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeOpen
     reset_settings()
 
 
-async def turn(**kwargs: object) -> assistant.AssistantTurn:
+async def turn(**kwargs: object) -> model.AssistantTurn:
     return await ai_turn(PROFILE, {}, HISTORY, **kwargs)  # type: ignore[arg-type]
 
 
@@ -83,7 +83,7 @@ async def test_text_reply_maps_usage(
             cached_tokens=640,
         )
     )
-    with caplog.at_level(logging.INFO, logger="shared_code.assistant"):
+    with caplog.at_level(logging.INFO, logger="shared_code.assistant.model"):
         result = await turn()
     assert "input=812" in caplog.text
     assert "kitchen sink" not in caplog.text and fake_openai.api_key not in caplog.text
@@ -292,7 +292,7 @@ async def test_invalid_tool_arguments_are_ignored(
         ),
         Scripted.text("Thanks! When would suit you?"),
     )
-    with caplog.at_level(logging.WARNING, logger="shared_code.assistant"):
+    with caplog.at_level(logging.WARNING, logger="shared_code.assistant.model"):
         result = await turn()
     assert result.lead_updates == {"address": "62704"}
     assert result.escalate_reason is None
@@ -351,7 +351,7 @@ async def test_wrong_api_key_is_unavailable(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-1234567890")
     reset_settings()
     with (
-        caplog.at_level(logging.DEBUG, logger="shared_code.assistant"),
+        caplog.at_level(logging.DEBUG, logger="shared_code.assistant.model"),
         pytest.raises(AssistantUnavailable),
     ):
         await turn()
@@ -394,8 +394,8 @@ async def test_long_reply_is_trimmed_at_a_word_boundary(fake_openai: FakeOpenAI)
 
 
 def test_trim_reply_keeps_short_text_and_cuts_unbroken_text() -> None:
-    assert assistant.trim_reply("  Hello there  ") == "Hello there"
-    trimmed = assistant.trim_reply("x" * 1000)
+    assert model.trim_reply("  Hello there  ") == "Hello there"
+    trimmed = model.trim_reply("x" * 1000)
     assert len(trimmed) <= 320 and trimmed.endswith("...")
 
 
@@ -417,9 +417,9 @@ async def test_configured_with_key(fake_openai: FakeOpenAI) -> None:
 
 async def test_client_is_reused_within_a_loop(fake_openai: FakeOpenAI) -> None:
     await turn()
-    first = assistant._client
+    first = model._client
     await turn()
-    assert assistant._client is first is not None
+    assert model._client is first is not None
     await close_client()
-    assert assistant._client is None
+    assert model._client is None
     await asyncio.sleep(0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared_code.call_classification import classify
+from shared_code.calls.classification import classify
 
 MIN = 8
 

@@ -14,7 +14,7 @@ import pytest
 from devhost.host import Runner, start_host
 from devhost.services import free_port
 from devhost.simulate import simulate_call
-from shared_code import queues
+from shared_code.platform import queues
 
 HOST_JSON = {"extensions": {"queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00"}}}
 CALLER, BUSINESS, OWNER = "+14155550100", "+12125550143", "+12125550199"

@@ -19,7 +19,7 @@ import pytest
 from devhost.host import Runner, start_host
 from devhost.services import free_port
 from devhost.simulate import fetch_transcript, show_transcript, simulate_call, simulate_sms
-from shared_code import queues
+from shared_code.platform import queues
 
 HOST_JSON = {"extensions": {"queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00"}}}
 CALLER, BUSINESS, OWNER = "+14155550100", "+12125550143", "+12125550199"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from shared_code import events
-from shared_code.db import get_pool
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
 from tests.helpers import (
     call_sid,
     create_business,
@@ -78,7 +78,7 @@ async def test_ten_sequential_webhooks_with_redis_stopped(stack):
 
 
 async def test_queue_redelivering_one_report_ten_times_concurrently(stack):
-    from shared_code.missed_calls import CallReport, handle_call_report
+    from shared_code.calls.handler import CallReport, handle_call_report
 
     business, _ = await create_business()
     payload = CallReport(
@@ -91,7 +91,7 @@ async def test_queue_redelivering_one_report_ten_times_concurrently(stack):
 
 
 async def test_failed_send_rolls_back_and_the_retry_texts_once(stack):
-    from shared_code.missed_calls import CallReport, handle_call_report
+    from shared_code.calls.handler import CallReport, handle_call_report
 
     business, _ = await create_business()
     payload = CallReport(

@@ -298,7 +298,7 @@ def test_event_subscriptions_are_generated_from_the_declaration() -> None:
 
 
 def test_declared_subscriptions_match_registered_event_grid_functions() -> None:
-    from shared_code.events import EVENT_TYPES
+    from shared_code.platform.events import EVENT_TYPES
 
     declared: dict[str, list[str]] = json.loads(SUBSCRIPTIONS_JSON.read_text())
     functions = {f["name"] for f in registered_of("eventGridTrigger")}
@@ -429,7 +429,7 @@ def test_identity_based_host_storage() -> None:
 
 def test_storage_connection_alias_feeds_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     """In Azure AzureWebJobsStorage is unset (identity); the app must still get its queue client."""
-    from shared_code.settings import Settings
+    from shared_code.platform.settings import Settings
 
     monkeypatch.delenv("AzureWebJobsStorage", raising=False)
     monkeypatch.setenv("AzureWebJobsStorage__accountName", "stexample")

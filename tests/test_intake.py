@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared_code.intake import (
+from shared_code.assistant.intake import (
     FIELDS,
     QUESTIONS,
     IntakeTurn,
@@ -15,7 +15,7 @@ from shared_code.intake import (
     next_turn,
     summary,
 )
-from shared_code.sms_segments import count_segments
+from shared_code.platform.sms_segments import count_segments
 
 BIZ = "Ace Plumbing"
 FULL = {

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from shared_code.keywords import (
+from shared_code.assistant.keywords import (
     DEFAULT_EMERGENCY_WORDS,
     HELP_KEYWORDS,
     OPT_IN_KEYWORDS,

@@ -10,9 +10,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from genai_prices import Usage, calc_price
 
-from shared_code import events, ledger, pricing, usage_ingest
-from shared_code.db import get_pool
-from shared_code.usage_logger import UsageNotRecorded
+from shared_code.credits import ledger, pricing, usage_store
+from shared_code.credits.usage_batches import UsageNotRecorded
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
 from tests.helpers import app_function, cloud_event, create_business
 
 SIGNUP = 5_000_000
@@ -148,7 +149,7 @@ async def test_cost_in_the_event_is_ignored(stack):
 )  # fmt: skip
 async def test_malformed_events_are_rejected_and_nothing_written(stack, data):
     business, _ = await create_business()
-    with pytest.raises(usage_ingest.MalformedUsageEvent):
+    with pytest.raises(usage_store.MalformedUsageEvent):
         await deliver(usage_event(business.id, **data))
     pool = await get_pool()
     assert await pool.fetchval("SELECT count(*) FROM usage_events") == 0
@@ -159,9 +160,9 @@ async def test_event_without_business_or_with_a_bad_id_is_rejected(stack):
     await create_business()
     bad_id = ai(uuid.uuid4())
     bad_id["id"] = "not-a-uuid"
-    with pytest.raises(usage_ingest.MalformedUsageEvent):
+    with pytest.raises(usage_store.MalformedUsageEvent):
         await deliver(bad_id)
-    with pytest.raises(usage_ingest.MalformedUsageEvent):
+    with pytest.raises(usage_store.MalformedUsageEvent):
         await deliver(usage_event("nope", kind="sms", segments=1))
     with pytest.raises(UsageNotRecorded):
         await deliver(ai(uuid.uuid4()))  # well-formed, unknown business
@@ -201,13 +202,13 @@ async def test_concurrent_batches_over_the_same_businesses_do_not_deadlock(stack
 
     def batch(order):
         events_in_order = [ai(ids[i]) for i in order]
-        return [usage_ingest.price_event(e["id"], None, e["data"]) for e in events_in_order]
+        return [usage_store.price_event(e["id"], None, e["data"]) for e in events_in_order]
 
     orders = [list(range(6)), list(reversed(range(6))), [3, 1, 5, 0, 4, 2]] * 4
     batches = [batch(order) for order in orders]  # 12 batches of distinct events
-    results = await asyncio.gather(*(usage_ingest.ingest(b) for b in batches))
+    results = await asyncio.gather(*(usage_store.ingest(b) for b in batches))
     assert sum(r.inserted for r in results) == 72
-    replay = await asyncio.gather(*(usage_ingest.ingest(b) for b in batches))
+    replay = await asyncio.gather(*(usage_store.ingest(b) for b in batches))
     assert sum(r.inserted for r in replay) == 0 and sum(r.duplicates for r in replay) == 72
     pool = await get_pool()
     balances = [

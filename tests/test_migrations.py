@@ -8,7 +8,7 @@ import secrets
 import asyncpg
 import pytest
 
-from shared_code import db
+from shared_code.platform import db
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared_code import events
+from shared_code.platform import events
 from tests.helpers import (
     call_sid,
     create_business,
@@ -35,7 +35,7 @@ async def test_no_answer_texts_the_caller_back_once_and_opens_a_conversation(sta
     assert "Acme Plumbing" in texts[0]["Body"] and "STOP" in texts[0]["Body"]
     assert texts[0]["StatusCallback"] == "https://nevermiss.example.com/api/sms/status"
 
-    from shared_code.db import get_pool
+    from shared_code.platform.db import get_pool
 
     pool = await get_pool()
     call = await pool.fetchrow("SELECT * FROM calls WHERE call_sid = $1", sid)

@@ -6,9 +6,9 @@ import asyncio
 
 from azure.functions.timer import TimerRequest
 
-from shared_code import events
-from shared_code.db import get_pool
-from shared_code.missed_calls import CallReport, handle_call_report
+from shared_code.calls.handler import CallReport, handle_call_report
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
 from tests.helpers import app_function, call_sid, create_business
 
 CALLER = "+13125550123"

@@ -9,7 +9,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from shared_code.db import get_pool
+from shared_code.platform.db import get_pool
 from tests.helpers import call_sid, post, twilio_request
 
 URL = "http://10.0.0.4:80/api/v1/businesses"

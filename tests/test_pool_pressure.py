@@ -28,7 +28,7 @@ async def test_thirty_two_replies_at_once_with_the_model_and_credit_holds(stack,
 
 async def test_thirty_two_replies_at_once_in_the_sandbox(stack, configure):
     configure(TWILIO_ACCOUNT_SID="")
-    from shared_code.db import get_pool
+    from shared_code.platform.db import get_pool
 
     business, _ = await create_business()
     for n in range(32):

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_code import hours, templates
-from shared_code.phones import InvalidPhoneNumber, to_e164, try_e164
-from shared_code.sms_segments import _GSM7_BASIC, _GSM7_EXTENDED, count_segments
+from shared_code.businesses import hours, templates
+from shared_code.platform.phones import InvalidPhoneNumber, to_e164, try_e164
+from shared_code.platform.sms_segments import _GSM7_BASIC, _GSM7_EXTENDED, count_segments
 
 LA = ZoneInfo("America/Los_Angeles")
 CHICAGO = "America/Chicago"

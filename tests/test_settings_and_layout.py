@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shared_code.settings import Settings
-from shared_code.subscriptions import load_subscriptions
+from shared_code.platform.settings import Settings
+from shared_code.platform.subscriptions import load_subscriptions
 from tests.helpers import app_function
 
 ROOT = Path(__file__).resolve().parent.parent

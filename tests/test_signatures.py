@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared_code.db import get_pool
-from shared_code.hours import DAYS
-from shared_code.settings import get_settings
+from shared_code.businesses.hours import DAYS
+from shared_code.platform.db import get_pool
+from shared_code.platform.settings import get_settings
 from tests.helpers import (
     call_sid,
     create_business,

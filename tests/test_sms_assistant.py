@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared_code import events
-from shared_code.db import get_pool
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
 from tests.fakes.openai_api import Scripted
 from tests.helpers import create_business, drain_messages_queue, text_in
 

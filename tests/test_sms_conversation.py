@@ -7,8 +7,9 @@ from itertools import pairwise
 
 import pytest
 
-from shared_code import conversations, events
-from shared_code.db import get_pool
+from shared_code.messaging import conversations
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
 from tests.helpers import (
     create_business,
     deliver_events,

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared_code.db import get_pool
-from shared_code.missed_calls import CallReport, handle_call_report
-from shared_code.sms_webhooks import record_status
+from shared_code.calls.handler import CallReport, handle_call_report
+from shared_code.messaging.webhooks import record_status
+from shared_code.platform.db import get_pool
 from tests.helpers import call_sid, create_business, drain_messages_queue, text_in
 
 CUSTOMER = "+13125550123"

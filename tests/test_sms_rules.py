@@ -8,9 +8,10 @@ from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared_code import events, outbound
-from shared_code.db import get_pool
-from shared_code.sms_webhooks import record_status
+from shared_code.messaging import outbound
+from shared_code.messaging.webhooks import record_status
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
 from tests.helpers import (
     create_business,
     deliver_events,

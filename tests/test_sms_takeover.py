@@ -6,7 +6,7 @@ import json
 
 import azure.functions as func
 
-from shared_code.db import get_pool
+from shared_code.platform.db import get_pool
 from tests.helpers import create_business, drain_messages_queue, post, text_in
 
 CUSTOMER, OTHER = "+13125550123", "+13125550199"

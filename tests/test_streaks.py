@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 import azure.functions as func
 import pytest
 
-from shared_code import events, streaks, usage_ingest
-from shared_code.db import get_pool
+from shared_code.credits import streaks, usage_store
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
 from tests.helpers import create_business, deliver_events, post
 from tests.test_ledger import assert_balances_match_ledgers
 
@@ -207,7 +208,7 @@ async def test_settlement_and_usage_batches_at_once_neither_deadlock_nor_lose_a_
     newest_first = sorted(owners, key=lambda b: b.id, reverse=True)
     batches = [
         [
-            usage_ingest.price_event(str(uuid.uuid4()), None, {
+            usage_store.price_event(str(uuid.uuid4()), None, {
                 "business_id": str(b.id), "kind": "sms", "segments": 1,
             })
             for b in newest_first
@@ -216,7 +217,7 @@ async def test_settlement_and_usage_batches_at_once_neither_deadlock_nor_lose_a_
     ]  # fmt: skip
     settled, *ingested = await asyncio.gather(
         streaks.settle(as_of=local("UTC", "2026-06-06T12:00"), batch_size=2, workers=2),
-        *(usage_ingest.ingest(batch) for batch in batches),
+        *(usage_store.ingest(batch) for batch in batches),
     )
     assert settled.days_settled == 12 * 5 and sum(r.inserted for r in ingested) == 6 * 12
     await assert_balances_match_ledgers()  # and each debit is exactly its batch's events

@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared_code import events, queues
-from shared_code.db import get_pool
-from shared_code.missed_calls import CallReport, handle_call_report
+from shared_code.calls.handler import CallReport, handle_call_report
+from shared_code.platform import events, queues
+from shared_code.platform.db import get_pool
 from tests.helpers import call_sid, create_business
 
 CALLER = "+13125550123"

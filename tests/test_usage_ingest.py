@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from shared_code import ledger, usage_ingest
-from shared_code.db import get_pool
+from shared_code.credits import ledger, usage_store
+from shared_code.platform.db import get_pool
 from tests.helpers import create_business
 from tests.test_ledger import SIGNUP, ai, assert_balances_match_ledgers, usage_event
 
@@ -19,12 +19,12 @@ WAYS = {"statement": 10**9, "copy": 1}
 @pytest.fixture(params=sorted(WAYS))
 def way(request, monkeypatch) -> str:
     """Run the test once per way in: COPY_MIN_BATCH decides which one a batch takes."""
-    monkeypatch.setattr(usage_ingest, "COPY_MIN_BATCH", WAYS[request.param])
+    monkeypatch.setattr(usage_store, "COPY_MIN_BATCH", WAYS[request.param])
     return str(request.param)
 
 
-def priced(events: list[dict]) -> list[usage_ingest.PricedUsage]:
-    return [usage_ingest.price_event(e["id"], None, e["data"]) for e in events]
+def priced(events: list[dict]) -> list[usage_store.PricedUsage]:
+    return [usage_store.price_event(e["id"], None, e["data"]) for e in events]
 
 
 async def balances(*business_ids: uuid.UUID) -> list[int]:
@@ -39,19 +39,19 @@ async def test_a_mixed_batch_records_new_events_once_and_skips_the_rest(stack, w
     """Already recorded, repeated within the batch, unknown business: each handled alike."""
     (a, _), (b, _) = await create_business(), await create_business(phone_number="+13125557001")
     earlier = priced([ai(a.id) for _ in range(3)])
-    assert (await usage_ingest.ingest(earlier)).inserted == 3
+    assert (await usage_store.ingest(earlier)).inserted == 3
     fresh = priced([ai(a.id, inp=2000) for _ in range(4)] + [
         usage_event(b.id, kind="sms", segments=2) for _ in range(5)
     ])  # fmt: skip
     stranger = priced([usage_event(uuid.uuid4(), kind="sms", segments=1)])
     batch = earlier + fresh + fresh[:2] + stranger
 
-    result = await usage_ingest.ingest(batch)
+    result = await usage_store.ingest(batch)
 
     assert "collided" not in caplog.text  # the COPY way skipped them itself
     assert result.inserted == 9 and result.duplicates == 5
     assert result.unknown_business == [stranger[0].data.business_id]
-    a_cost = 3 * 450 + 4 * usage_ingest.pricing.price_ai("gpt-4o-mini", 2000, 0, 500).cost_micro
+    a_cost = 3 * 450 + 4 * usage_store.pricing.price_ai("gpt-4o-mini", 2000, 0, 500).cost_micro
     assert await balances(a.id, b.id) == [SIGNUP - a_cost, SIGNUP - 5 * 2 * 8300]
     pool = await get_pool()
     assert await pool.fetchval("SELECT count(*) FROM usage_events") == 12
@@ -59,7 +59,7 @@ async def test_a_mixed_batch_records_new_events_once_and_skips_the_rest(stack, w
     assert await pool.fetchval("SELECT count(*) FROM credit_ledger WHERE kind = 'usage'") == 3
     await assert_balances_match_ledgers()
 
-    replay = await usage_ingest.ingest(batch)
+    replay = await usage_store.ingest(batch)
     assert replay.inserted == 0 and replay.duplicates == 14
     assert await balances(a.id, b.id) == [SIGNUP - a_cost, SIGNUP - 5 * 2 * 8300]
 
@@ -69,7 +69,7 @@ async def test_concurrent_overlapping_batches_record_each_event_once(stack, way)
     owners = [await create_business(phone_number=f"+1312555{7100 + n}") for n in range(4)]
     events = priced([ai(b.id) for b, _ in owners for _ in range(30)])
     orders = [events, events[::-1], events[60:] + events[:60]]
-    results = await asyncio.gather(*(usage_ingest.ingest(o) for o in orders))
+    results = await asyncio.gather(*(usage_store.ingest(o) for o in orders))
     assert sum(r.inserted for r in results) == 120
     assert sum(r.duplicates for r in results) == 240
     assert await balances(*(b.id for b, _ in owners)) == [SIGNUP - 30 * 450] * 4
@@ -81,7 +81,7 @@ async def test_a_batch_settles_the_reservations_its_events_carry(stack, way, con
     business, _ = await create_business()
     held = await ledger.reserve(business.id, 9000)
     assert held is not None and await ledger.reserve(business.id, 2000) is None
-    await usage_ingest.ingest(priced([ai(business.id, reservation_id=str(held))]))
+    await usage_store.ingest(priced([ai(business.id, reservation_id=str(held))]))
     assert (await ledger.account(business.id))["reserved_micro"] == 0
     assert await ledger.reserve(business.id, 2000) is not None
 
@@ -89,8 +89,8 @@ async def test_a_batch_settles_the_reservations_its_events_carry(stack, way, con
 async def test_a_batch_crossing_the_low_threshold_signals_once(stack, way, configure):
     configure(SIGNUP_CREDIT_MICRO="1010000", CREDITS_LOW_THRESHOLD_MICRO="1000000")
     business, _ = await create_business()
-    first = await usage_ingest.ingest(priced([usage_event(business.id, kind="sms", segments=2)]))
-    second = await usage_ingest.ingest(priced([usage_event(business.id, kind="sms", segments=2)]))
+    first = await usage_store.ingest(priced([usage_event(business.id, kind="sms", segments=2)]))
+    second = await usage_store.ingest(priced([usage_event(business.id, kind="sms", segments=2)]))
     assert len(first.event_ids) == 1 and second.event_ids == []
     pool = await get_pool()
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE type = 'nevermiss.credits.low'")
@@ -123,7 +123,7 @@ async def test_a_refused_copy_reads_what_is_recorded_and_copies_the_rest(
     """An id being written under another business (whose lock the batch does not hold) when
     the COPY starts: the primary key refuses the COPY, the read then sees the id, and the other
     events are COPYed."""
-    monkeypatch.setattr(usage_ingest, "COPY_MIN_BATCH", 1)
+    monkeypatch.setattr(usage_store, "COPY_MIN_BATCH", 1)
     (a, _), (b, _) = await create_business(), await create_business(phone_number="+13125557002")
     batch = priced([ai(a.id) for _ in range(5)])
     pool = await get_pool()
@@ -131,8 +131,8 @@ async def test_a_refused_copy_reads_what_is_recorded_and_copies_the_rest(
         writer = other.transaction()
         await writer.start()
         await other.execute(_FOREIGN_ROW, batch[2].event_id, b.id)
-        with caplog.at_level(logging.INFO, logger=usage_ingest.__name__):
-            ingesting = asyncio.create_task(usage_ingest.ingest(batch))
+        with caplog.at_level(logging.INFO, logger=usage_store.__name__):
+            ingesting = asyncio.create_task(usage_store.ingest(batch))
             await _copy_waits_on_a_lock(pool, ingesting)
             await writer.commit()
             result = await ingesting
@@ -147,7 +147,7 @@ async def test_a_copy_refused_twice_takes_the_statement_and_still_records_once(
 ):
     """A second id appears under another business between the read and the second COPY: the
     key refuses that too, and the statement way records the rest without either."""
-    monkeypatch.setattr(usage_ingest, "COPY_MIN_BATCH", 1)
+    monkeypatch.setattr(usage_store, "COPY_MIN_BATCH", 1)
     (a, _), (b, _) = await create_business(), await create_business(phone_number="+13125557002")
     batch = priced([ai(a.id) for _ in range(5)])
     pool = await get_pool()
@@ -158,8 +158,8 @@ async def test_a_copy_refused_twice_takes_the_statement_and_still_records_once(
         late = second.transaction()
         await late.start()
         await second.execute(_FOREIGN_ROW, batch[3].event_id, b.id)
-        with caplog.at_level(logging.INFO, logger=usage_ingest.__name__):
-            ingesting = asyncio.create_task(usage_ingest.ingest(batch))
+        with caplog.at_level(logging.INFO, logger=usage_store.__name__):
+            ingesting = asyncio.create_task(usage_store.ingest(batch))
             await _copy_waits_on_a_lock(pool, ingesting)  # the first COPY, on batch[1]
             await writer.commit()
             await asyncio.sleep(0.2)

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from shared_code import usage_ingest
-from shared_code.db import get_pool
-from shared_code.usage_logger import UsageNotRecorded
+from shared_code.credits import usage_store
+from shared_code.credits.usage_batches import UsageNotRecorded
+from shared_code.platform.db import get_pool
 from tests.helpers import create_business
 from tests.test_ledger import SIGNUP, ai, assert_balances_match_ledgers, deliver, usage_event
 
@@ -60,14 +60,14 @@ async def test_a_batch_that_fails_is_retried_event_by_event(stack, monkeypatch):
     business, _ = await create_business()
     burst = [ai(business.id) for _ in range(12)]
     poison = uuid.UUID(burst[7]["id"])
-    real_ingest = usage_ingest.ingest
+    real_ingest = usage_store.ingest
 
     async def failing_for_poison(batch, conn=None):
         if any(u.event_id == poison for u in batch):
             raise RuntimeError("this event cannot be written")
         return await real_ingest(batch, conn)
 
-    monkeypatch.setattr(usage_ingest, "ingest", failing_for_poison)
+    monkeypatch.setattr(usage_store, "ingest", failing_for_poison)
     outcomes = await asyncio.gather(*(deliver(e) for e in burst), return_exceptions=True)
     failed = [i for i, o in enumerate(outcomes) if isinstance(o, Exception)]
     assert failed == [7] and "cannot be written" in str(outcomes[7])

@@ -1,0 +1,1 @@
+"""The owner and admin JSON API: the auth kernel, then one module per resource."""

@@ -1,0 +1,1 @@
+"""What to answer a customer: the model, its prompt, the scripted intake, keywords."""

@@ -1,0 +1,284 @@
+"""Reading one customer text: which lead fields it answers, and what is left unexplained.
+
+People answer by text the way they talk: several details at once ("my sink is leaking, I'm Dana
+at 60614"), out of order, in bursts of short texts. So each text is first searched for every
+field it can hold, in a fixed order (address, name, time, urgency), each finding claiming its
+span so a later pattern cannot reuse the same words; only what is left over answers the question
+we asked. A value we already have changes only when the text reads as a correction ("actually,
+make it Friday"), because descriptions of the job mention times and places in passing ("it
+started this morning").
+
+This is the part of the scripted intake that must never raise and never guess wildly; the
+vocabulary it matches with lives in `intake_patterns`, the conversation around it in `intake`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shared_code.assistant.intake_patterns import (
+    ADDRESS_PREFIX,
+    CORRECTION,
+    EDGE_JUNK,
+    FLUFF,
+    GREETING,
+    NAME_INTRO,
+    NEED_PREFIX,
+    NO,
+    NON_ANSWERS,
+    NOT_NAMES,
+    NOT_STREET_WORDS,
+    NOT_URGENT_WHEN_ASKED,
+    PAST_MARKERS,
+    REQUEST_CUES,
+    SAYS_NOT_URGENT,
+    SAYS_URGENT,
+    STREET,
+    TIME_JOINERS,
+    TIME_STRONG,
+    TIME_WEAK,
+    URGENT_WHEN_ASKED,
+    YES,
+    ZIP,
+    words_of,
+)
+from shared_code.assistant.keywords import DEFAULT_EMERGENCY_WORDS, is_emergency
+from shared_code.platform.gsm_text import normalize
+
+URGENT = "urgent"
+NOT_URGENT = "not urgent"
+# Longest value kept per field: a lead field is a phrase for the owner, not the whole text.
+MAX_VALUE = {"need": 300, "name": 60, "address": 120, "preferred_time": 60, "urgency": 60}
+
+
+@dataclass
+class _Found:
+    """One text taken apart: values found by pattern, and the spans they used."""
+
+    values: dict[str, str]
+    spans: list[tuple[int, int]]
+
+    def take(self, field: str, value: str, span: tuple[int, int] | None = None) -> None:
+        value = value.strip(" ,.;:!?-")
+        if value and field not in self.values:
+            self.values[field] = value[: MAX_VALUE[field]]
+        if span is not None:
+            self.spans.append(span)
+
+    def free(self, start: int, end: int) -> bool:
+        return all(end <= a or start >= b for a, b in self.spans)
+
+
+def _find_address(text: str, found: _Found) -> None:
+    for match in STREET.finditer(text):
+        street_words = words_of(match.group(1) or "")
+        if any(word in NOT_STREET_WORDS for word in street_words):
+            continue
+        value = match.group(0)
+        found.take("address", value, match.span())
+        break
+    for match in ZIP.finditer(text):
+        if not found.free(*match.span()):
+            continue
+        if "address" in found.values:
+            found.values["address"] = f"{found.values['address']}, {match.group(0)}"
+            found.spans.append(match.span())
+        else:
+            found.take("address", match.group(0), match.span())
+        break
+
+
+def _proper(name: str) -> str:
+    parts = re.split(r"([\s'-])", name.strip())
+    out = []
+    for part in parts:
+        if part.isalpha() and (part.islower() or part.isupper()):
+            part = part[0].upper() + part[1:].lower()
+        out.append(part)
+    return "".join(out)
+
+
+def _name_word_ok(word: str, explicit: bool, capitalised: bool) -> bool:
+    low = word.lower().strip("'-")
+    if not low or low in NOT_NAMES or len(low) > 20 or len(low) < 2:
+        return False
+    # Lower-case "-ing"/"-ed" words after "I'm" are states ("I'm renting"), not names.
+    return explicit or capitalised or not (low.endswith("ing") or low.endswith("ed"))
+
+
+def _find_name(text: str, found: _Found, asking: str | None) -> None:
+    for match in NAME_INTRO.finditer(text):
+        intro = match.group(0)[: match.start(1) - match.start()].lower()
+        if intro.startswith(("it", "its")) and asking != "name":
+            continue  # "it's leaking"; only "it's Dana" when we asked for a name
+        if not found.free(match.start(1), match.end(1)):
+            continue
+        explicit = "name" in intro or intro.startswith("call")
+        first, second = match.group(1), match.group(2)
+        if not _name_word_ok(first, explicit, first[0].isupper()):
+            continue
+        end = match.end(1)
+        name = first
+        if (
+            second
+            and found.free(match.start(2), match.end(2))
+            and _name_word_ok(second, explicit, second[0].isupper())
+            and (explicit or second[0].isupper())
+        ):
+            name, end = f"{first} {second}", match.end(2)
+        found.take("name", _proper(name), (match.start(), end))
+        return
+
+
+def _time_groups(text: str, found: _Found) -> list[tuple[int, int, bool]]:
+    """Time expressions as (start, end, strong), adjacent pieces merged ("tomorrow morning")."""
+    pieces = [(m.start(), m.end(), True) for m in TIME_STRONG.finditer(text)]
+    pieces += [(m.start(), m.end(), False) for m in TIME_WEAK.finditer(text)]
+    pieces = sorted(p for p in pieces if found.free(p[0], p[1]))
+    groups: list[tuple[int, int, bool]] = []
+    for start, end, strong in pieces:
+        if groups:
+            g_start, g_end, g_strong = groups[-1]
+            if start <= g_end or TIME_JOINERS.match(text[g_end:start]):
+                groups[-1] = (g_start, max(end, g_end), g_strong or strong)
+                continue
+        groups.append((start, end, strong))
+    return groups
+
+
+def _find_time(text: str, found: _Found, asking: str | None) -> None:
+    for start, end, strong in _time_groups(text, found):
+        before = words_of(text[max(0, start - 40) : start])[-3:]
+        after = words_of(text[end : end + 12])[:1]
+        if any(word in PAST_MARKERS for word in before) or after == ["ago"]:
+            continue  # "it started leaking this morning" is history, not a booking
+        if not strong and before[-1:] == ["good"]:
+            continue  # "Good morning!"
+        if strong or asking == "preferred_time" or any(w in REQUEST_CUES for w in before):
+            found.take("preferred_time", text[start:end], (start, end))
+            return
+
+
+def _find_urgency(text: str, found: _Found) -> None:
+    not_urgent = SAYS_NOT_URGENT.search(text)
+    if not_urgent:
+        found.take("urgency", NOT_URGENT, not_urgent.span())
+        return
+    urgent = SAYS_URGENT.search(text)
+    if urgent:
+        found.take("urgency", URGENT, urgent.span())
+    elif is_emergency(text, DEFAULT_EMERGENCY_WORDS):
+        found.take("urgency", URGENT)
+
+
+def _residual(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with matched spans cut out, split at the cuts and tidied."""
+    cuts = sorted(spans)
+    pieces, pos = [], 0
+    for start, end in cuts:
+        if start > pos:
+            pieces.append(text[pos:start])
+        pos = max(pos, end)
+    pieces.append(text[pos:])
+    kept = []
+    for piece in pieces:
+        for clause in re.split(r"(?<=[,;.!?])\s+", piece):
+            clause = EDGE_JUNK.sub("", clause.strip())
+            clause = GREETING.sub("", clause).strip(" ,;:-")
+            words = words_of(clause)
+            # "Can you come", "actually make it": the request around a detail, not content.
+            if re.search(r"[a-z]{2}", clause, re.IGNORECASE) and not all(w in FLUFF for w in words):
+                kept.append(clause)
+    return " ".join(kept).strip(" ,;:-")
+
+
+def _place_like(text: str) -> bool:
+    """An answer to "where?" without a street pattern: a ZIP-less place ("Lincoln Park")."""
+    words = words_of(text)
+    if not words or len(words) > 10:
+        return False
+    if any(ch.isdigit() for ch in text):
+        return True
+    return len(words) <= 5 and not any(w in NOT_NAMES or w in PAST_MARKERS for w in words)
+
+
+def _is_non_answer(text: str) -> bool:
+    words = words_of(text)
+    return not words or all(word in NON_ANSWERS for word in words)
+
+
+def _fill_asked(field: str, residual: str, raw: str, found: _Found) -> str:
+    """Give the leftover to the field we asked about; return what is still left over."""
+    if field == "urgency":
+        # Urgency stays "urgent" / "not urgent"; an answer we can't read is asked again.
+        answer = " ".join(w for w in words_of(raw) if w not in ("thanks", "thank", "you", "please"))
+        if answer in YES or URGENT_WHEN_ASKED.search(raw):
+            found.take("urgency", URGENT)
+        elif answer in NO or NOT_URGENT_WHEN_ASKED.search(raw):
+            found.take("urgency", NOT_URGENT)
+        return "" if "urgency" in found.values else residual
+    if not residual or _is_non_answer(residual):
+        return residual
+    if residual.endswith("?") and field != "need":
+        return residual  # a question back to us is not an answer
+    if field == "name":
+        clause = re.split(r"[,.;!?]|\s+and\s+|\s+-\s+", residual, maxsplit=1)[0].strip()
+        words = clause.split()
+        if 1 <= len(words) <= 3 and all(
+            re.fullmatch(r"[A-Za-z][A-Za-z'-]*\.?", w) and _name_word_ok(w, True, True)
+            for w in words
+        ):
+            found.take("name", _proper(clause.rstrip(".")))
+            return residual[len(clause) :].strip(" ,.;!?-")
+        return residual
+    if field == "address":
+        residual = ADDRESS_PREFIX.sub("", residual)
+        if not _place_like(residual):
+            return residual
+    elif field == "preferred_time":
+        words = words_of(residual)
+        if len(words) > 8 or any(w in PAST_MARKERS for w in words):
+            return residual
+    else:
+        residual = NEED_PREFIX.sub("", residual)
+    found.take(field, residual)
+    return ""
+
+
+def _analyse(text: str, lead: dict[str, str], asking: str | None) -> tuple[dict[str, str], str]:
+    """Values found in `text` (before the keep/correct rule), and the unexplained remainder."""
+    text = normalize(text)[:2000]
+    found = _Found(values={}, spans=[])
+    _find_address(text, found)
+    _find_name(text, found, asking)
+    _find_time(text, found, asking)  # before urgency: "asap" is both a time and an urgency
+    _find_urgency(text, found)
+    residual = _residual(text, found.spans)
+    if asking and asking not in found.values and not lead.get(asking, "").strip():
+        residual = _fill_asked(asking, residual, text, found)
+    if "need" not in found.values and not lead.get("need", "").strip() and residual:
+        need = NEED_PREFIX.sub("", residual)
+        if len(words_of(need)) >= 3 and not _is_non_answer(need) and not need.endswith("?"):
+            found.take("need", need)
+            residual = ""
+    return found.values, residual
+
+
+def known(lead: dict[str, str], field: str) -> bool:
+    return bool(lead.get(field, "").strip())
+
+
+def extract(text: str, lead: dict[str, str], asking: str | None) -> dict[str, str]:
+    """What this text tells us: values for missing fields, and corrections of known ones.
+
+    A value for a field the lead already has is included only when the text reads as a correction
+    ("actually it's 60615"); otherwise a passing mention would overwrite a real answer.
+    """
+    values, _ = _analyse(text, lead, asking)
+    correcting = bool(CORRECTION.search(normalize(text)))
+    return {
+        field: value
+        for field, value in values.items()
+        if value and (not known(lead, field) or (correcting and value != lead.get(field)))
+    }

@@ -1,0 +1,253 @@
+"""Businesses: what a number belongs to, who the owner is, and how calls are handled.
+
+Input is validated by pydantic models (API and tests share them); writes are single statements
+with constraints doing the rest (a number belongs to one business). Lookups by number on the
+webhook path go through a short per-process cache, dropped on every change made here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import asyncpg
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shared_code.businesses import hours, templates
+from shared_code.platform.db import get_pool
+from shared_code.platform.phones import to_e164
+from shared_code.platform.settings import get_settings, is_valid_time_zone
+
+
+def _phone(value: str) -> str:
+    return to_e164(value)
+
+
+def _zone(value: str) -> str:
+    if not is_valid_time_zone(value):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. America/Chicago)")
+    return value
+
+
+def _weekly_hours(value: dict[str, list[list[str]]]) -> dict[str, list[list[str]]]:
+    hours.check_weekly_hours(value)
+    return value
+
+
+def _templates(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        templates.check_template(name, text)
+    return value
+
+
+def _phones(value: list[str]) -> list[str]:
+    return sorted({to_e164(v) for v in value})
+
+
+Phone = Annotated[str, AfterValidator(_phone)]
+TimeZone = Annotated[str, AfterValidator(_zone)]
+WeeklyHours = Annotated[dict[str, list[list[str]]], AfterValidator(_weekly_hours)]
+Templates = Annotated[dict[str, str], AfterValidator(_templates)]
+PhoneList = Annotated[list[str], Field(max_length=1000), AfterValidator(_phones)]
+
+
+class FaqEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(min_length=1, max_length=300)
+    a: str = Field(min_length=1, max_length=600)
+
+
+class BusinessPatch(BaseModel):
+    """Fields an owner may change. Absent fields are left as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    owner_phone: Phone | None = None
+    owner_name: str | None = Field(default=None, max_length=120)
+    time_zone: TimeZone | None = None
+    weekly_hours: WeeklyHours | None = None
+    templates: Templates | None = None
+    ring_timeout_seconds: int | None = Field(default=None, ge=5, le=600)
+    blocked_numbers: PhoneList | None = None
+    services: str | None = Field(default=None, max_length=2000)
+    service_area: str | None = Field(default=None, max_length=500)
+    faq: list[FaqEntry] | None = Field(default=None, max_length=30)
+
+
+class BusinessCreate(BusinessPatch):
+    """What an admin gives to register a business and its Twilio number."""
+
+    name: str = Field(min_length=1, max_length=120)
+    phone_number: Phone
+    time_zone: TimeZone
+
+
+@dataclass(frozen=True)
+class Business:
+    id: uuid.UUID
+    name: str
+    phone_number: str
+    owner_phone: str | None
+    owner_name: str | None
+    time_zone: str
+    weekly_hours: dict[str, list[list[str]]]
+    templates: dict[str, str]
+    ring_timeout_seconds: int
+    blocked_numbers: tuple[str, ...] = field(default_factory=tuple)
+    services: str = ""
+    service_area: str = ""
+    faq: tuple[dict[str, str], ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Business:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            phone_number=row["phone_number"],
+            owner_phone=row["owner_phone"],
+            owner_name=row["owner_name"],
+            time_zone=row["time_zone"],
+            weekly_hours=row["weekly_hours"],
+            templates=row["templates"],
+            ring_timeout_seconds=row["ring_timeout_seconds"],
+            blocked_numbers=tuple(row["blocked_numbers"]),
+            services=row["services"],
+            service_area=row["service_area"],
+            faq=tuple(row["faq"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "phone_number": self.phone_number,
+            "owner_phone": self.owner_phone,
+            "owner_name": self.owner_name,
+            "time_zone": self.time_zone,
+            "weekly_hours": self.weekly_hours,
+            "templates": {**templates.DEFAULTS, **self.templates},
+            "ring_timeout_seconds": self.ring_timeout_seconds,
+            "blocked_numbers": list(self.blocked_numbers),
+            "services": self.services,
+            "service_area": self.service_area,
+            "faq": list(self.faq),
+        }
+
+    def is_blocked(self, phone: str) -> bool:
+        return phone in self.blocked_numbers
+
+
+class NumberTaken(Exception):
+    """The Twilio number already belongs to another business."""
+
+
+def hash_api_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+async def create_business(data: BusinessCreate) -> tuple[Business, str]:
+    """Insert the business and its first owner key; returns both (the key is shown once)."""
+    values = data.model_dump(exclude_none=True)
+    values.setdefault("ring_timeout_seconds", get_settings().default_ring_timeout_seconds)
+    columns = list(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    key = "nm_" + secrets.token_urlsafe(32)
+    pool = await get_pool()
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            row = await conn.fetchrow(
+                f"INSERT INTO businesses ({', '.join(columns)}) VALUES ({placeholders})"
+                " RETURNING *",
+                *values.values(),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise NumberTaken(data.phone_number) from exc
+        assert row is not None
+        await conn.execute(
+            "INSERT INTO api_keys (key_hash, business_id) VALUES ($1, $2)",
+            hash_api_key(key),
+            row["id"],
+        )
+        signup = get_settings().signup_credit_micro
+        if signup:
+            from shared_code.credits.ledger import credit  # the ledger builds on businesses
+
+            await credit(
+                row["id"], signup, f"signup:{row['id']}", "adjustment", "signup credit", conn
+            )
+            row = await conn.fetchrow("SELECT * FROM businesses WHERE id = $1", row["id"])
+    _forget(row["phone_number"])
+    return Business.from_row(row), key
+
+
+async def get_business(
+    business_id: uuid.UUID, conn: asyncpg.Connection | None = None
+) -> Business | None:
+    """By id; pass `conn` when already holding a connection (never hold one and ask for two)."""
+    executor = conn if conn is not None else await get_pool()
+    row = await executor.fetchrow("SELECT * FROM businesses WHERE id = $1", business_id)
+    return Business.from_row(row) if row else None
+
+
+NULLABLE = frozenset({"owner_phone", "owner_name"})
+
+
+async def update_business(business_id: uuid.UUID, patch: BusinessPatch) -> Business | None:
+    """Apply the fields present in `patch` in one UPDATE; None if there is no such business."""
+    values = patch.model_dump(exclude_unset=True)
+    if any(v is None for k, v in values.items() if k not in NULLABLE):
+        raise ValueError("only owner_phone and owner_name may be cleared with null")
+    if not values:
+        return await get_business(business_id)
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(values, start=2))
+    pool = await get_pool()
+    row = await pool.fetchrow(
+        f"UPDATE businesses SET {assignments}, updated_at = now() WHERE id = $1 RETURNING *",
+        business_id,
+        *values.values(),
+    )
+    if row is None:
+        return None
+    _forget(row["phone_number"])
+    return Business.from_row(row)
+
+
+async def business_id_for_key(key: str) -> uuid.UUID | None:
+    pool = await get_pool()
+    business_id: uuid.UUID | None = await pool.fetchval(
+        "SELECT business_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        hash_api_key(key),
+    )
+    return business_id
+
+
+# Per-process cache of business by Twilio number, for the webhook path.
+_by_number: dict[str, tuple[float, Business | None]] = {}
+
+
+def _forget(phone_number: str) -> None:
+    _by_number.pop(phone_number, None)
+
+
+def clear_cache() -> None:
+    _by_number.clear()
+
+
+async def business_by_number(phone_number: str) -> Business | None:
+    ttl = get_settings().business_cache_seconds
+    now = time.monotonic()
+    hit = _by_number.get(phone_number)
+    if hit is not None and now - hit[0] < ttl:
+        return hit[1]
+    pool = await get_pool()
+    row = await pool.fetchrow("SELECT * FROM businesses WHERE phone_number = $1", phone_number)
+    business = Business.from_row(row) if row else None
+    if ttl > 0:
+        _by_number[phone_number] = (now, business)
+    return business

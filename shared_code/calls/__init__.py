@@ -1,0 +1,1 @@
+"""Calls: voice webhooks, classification and the missed-call handler."""

@@ -1,0 +1,1 @@
+"""Money: the ledger, pricing, usage (store and batches) and streak rewards."""

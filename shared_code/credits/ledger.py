@@ -1,0 +1,182 @@
+"""The credit ledger: reservations, top-ups, the account and the low-credit signal.
+
+Usage debits are written by `usage_store`. Rules, each held by the database:
+- one ledger entry per idempotency key (unique);
+- a balance changes only in the statement that writes its ledger entry, in one transaction;
+- a reservation is admitted by one statement that locks the business row and checks
+  balance - live reservations >= amount, so concurrent reservations can never overspend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
+from shared_code.platform.settings import get_settings
+
+SOURCE = "/nevermiss/usage_logger"
+
+
+async def credits_low_event(
+    conn: asyncpg.Connection, business_id: uuid.UUID, since: datetime, reason: str
+) -> uuid.UUID:
+    """Record `nevermiss.credits.low` once per crossing: the id is stable for (business,
+    reason, since), so a retried batch re-records the same event."""
+    balance = await conn.fetchval("SELECT balance_micro FROM businesses WHERE id = $1", business_id)
+    return await events.record_event(
+        conn, events.CREDITS_LOW, SOURCE,
+        {
+            "business_id": str(business_id),
+            "balance_micro": balance,
+            "threshold_micro": get_settings().credits_low_threshold_micro,
+            "reason": reason,
+        },
+        fact=(str(business_id), reason, since.isoformat()),
+        subject=f"businesses/{business_id}/credits",
+    )  # fmt: skip
+
+
+# --- reservations ---------------------------------------------------------------------------
+
+_RESERVE = """
+INSERT INTO credit_reservations (id, business_id, amount_micro, expires_at)
+SELECT $1, b.id, $3::bigint, now() + make_interval(secs => $4)
+FROM businesses b
+WHERE b.id = $2 AND b.balance_micro - (
+    SELECT coalesce(sum(amount_micro), 0)::bigint FROM credit_reservations
+    WHERE business_id = b.id AND closed_at IS NULL AND expires_at > now()
+) >= $3::bigint
+RETURNING id
+"""
+
+
+async def reserve(
+    business_id: uuid.UUID, amount_micro: int, conn: asyncpg.Connection | None = None
+) -> uuid.UUID | None:
+    """Hold `amount_micro` for a model call; None when the available balance is short.
+
+    The business row is locked by its own statement first: the check then runs with a snapshot
+    taken after every earlier reservation for this business committed. (A lock taken inside the
+    same statement would leave the live-reservation sum reading the statement's older snapshot,
+    which let 18 of 50 concurrent holds through where 10 fit.)
+    """
+    if conn is None:
+        pool = await get_pool()
+        async with pool.acquire() as acquired:
+            return await reserve(business_id, amount_micro, acquired)
+    async with conn.transaction():
+        await conn.execute("SELECT 1 FROM businesses WHERE id = $1 FOR UPDATE", business_id)
+        reservation_id: uuid.UUID | None = await conn.fetchval(
+            _RESERVE, uuid.uuid4(), business_id, amount_micro,
+            get_settings().reservation_ttl_seconds,
+        )  # fmt: skip
+    return reservation_id
+
+
+async def release(reservation_id: uuid.UUID, conn: asyncpg.Connection | None = None) -> None:
+    """Give back a reservation that no usage will settle (the call never spent tokens)."""
+    executor = conn if conn is not None else await get_pool()
+    await executor.execute(
+        "UPDATE credit_reservations SET closed_at = now() WHERE id = $1 AND closed_at IS NULL",
+        reservation_id,
+    )
+
+
+async def note_exhausted(conn: asyncpg.Connection, business_id: uuid.UUID) -> uuid.UUID:
+    """The assistant fell back for lack of credit: the owner is told, at most once a day.
+    Returns the event id for the caller to publish once it has let go of `conn`."""
+    async with conn.transaction():
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return await credits_low_event(conn, business_id, today, "exhausted")
+
+
+# --- top-ups and the account ----------------------------------------------------------------
+
+
+class KeyReused(Exception):
+    """The idempotency key was used before for a different request."""
+
+
+_CREDIT = """
+WITH entry AS (
+    INSERT INTO credit_ledger (business_id, idempotency_key, kind, amount_micro,
+                               balance_after_micro, note)
+    SELECT b.id, $2, $4, $3, b.balance_micro + $3, $5
+    FROM businesses b WHERE b.id = $1
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING *
+),
+moved AS (
+    UPDATE businesses b SET
+        balance_micro = b.balance_micro + e.amount_micro,
+        credits_low_since = CASE WHEN b.balance_micro + e.amount_micro < $6
+                                 THEN b.credits_low_since END
+    FROM entry e WHERE b.id = e.business_id
+    RETURNING b.balance_micro
+)
+SELECT e.*, true AS created FROM entry e
+"""
+
+
+async def credit(
+    business_id: uuid.UUID,
+    amount_micro: int,
+    key: str,
+    kind: str = "topup",
+    note: str | None = None,
+    conn: asyncpg.Connection | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Add credit once per idempotency key; returns (entry, created now).
+
+    Raises KeyReused when the key was used for another business or amount, LookupError when
+    there is no such business.
+    """
+    if conn is None:
+        pool = await get_pool()
+        async with pool.acquire() as acquired:
+            return await credit(business_id, amount_micro, key, kind, note, acquired)
+    async with conn.transaction():
+        await conn.execute("SELECT 1 FROM businesses WHERE id = $1 FOR UPDATE", business_id)
+        row = await conn.fetchrow(
+            _CREDIT, business_id, key, amount_micro, kind, note,
+            get_settings().credits_low_threshold_micro,
+        )  # fmt: skip
+        if row is not None:
+            return dict(row), True
+        existing = await conn.fetchrow(
+            "SELECT * FROM credit_ledger WHERE idempotency_key = $1", key
+        )
+    if existing is None:
+        raise LookupError(business_id)
+    if existing["business_id"] != business_id or existing["amount_micro"] != amount_micro:
+        raise KeyReused(key)
+    return dict(existing), False
+
+
+async def account(business_id: uuid.UUID, recent: int = 20) -> dict[str, Any]:
+    pool = await get_pool()
+    async with pool.acquire() as conn:
+        balance = await conn.fetchval(
+            "SELECT balance_micro FROM businesses WHERE id = $1", business_id
+        )
+        reserved = await conn.fetchval(
+            "SELECT coalesce(sum(amount_micro), 0)::bigint FROM credit_reservations"
+            " WHERE business_id = $1 AND closed_at IS NULL AND expires_at > now()",
+            business_id,
+        )
+        entries = await conn.fetch(
+            "SELECT id, kind, amount_micro, balance_after_micro, idempotency_key, usage_events,"
+            " note, created_at FROM credit_ledger WHERE business_id = $1 ORDER BY id DESC LIMIT $2",
+            business_id, recent,
+        )  # fmt: skip
+    return {
+        "balance_micro": balance,
+        "reserved_micro": reserved,
+        "available_micro": balance - reserved,
+        "recent_entries": [dict(e) for e in entries],
+    }

@@ -1,0 +1,235 @@
+"""CloudEvents through a transactional outbox.
+
+A state change and the events it causes are written in one transaction (`record_event`); after
+commit the caller publishes them (`publish_now`), and the outbox timer re-publishes whatever that
+missed (`flush_outbox`). Event ids are derived from the fact they report, so a retry of the same
+work produces the same id and consumers can dedupe on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from azure.core.credentials import AzureKeyCredential
+from azure.core.messaging import CloudEvent
+from azure.eventgrid.aio import EventGridPublisherClient
+
+from shared_code.platform.db import get_pool
+from shared_code.platform.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+CALL_MISSED = "nevermiss.call.missed"
+MESSAGE_RECEIVED = "nevermiss.message.received"
+MESSAGE_SENT = "nevermiss.message.sent"
+LEAD_QUALIFIED = "nevermiss.lead.qualified"
+CONVERSATION_ESCALATED = "nevermiss.conversation.escalated"
+USAGE_RECORDED = "nevermiss.usage.recorded"
+CREDITS_LOW = "nevermiss.credits.low"
+ACTIVITY_RECORDED = "nevermiss.activity.recorded"
+STREAK_REWARD_GRANTED = "nevermiss.streak.reward_granted"
+EVENT_TYPES = frozenset(
+    {
+        CALL_MISSED,
+        MESSAGE_RECEIVED,
+        MESSAGE_SENT,
+        LEAD_QUALIFIED,
+        CONVERSATION_ESCALATED,
+        USAGE_RECORDED,
+        CREDITS_LOW,
+        ACTIVITY_RECORDED,
+        STREAK_REWARD_GRANTED,
+    }
+)
+
+_EVENT_NAMESPACE = uuid.UUID("5b0f2a52-8a8e-4f0e-9a59-6a1c1c2f6e11")
+
+_publisher: EventGridPublisherClient | None = None
+_publisher_loop: asyncio.AbstractEventLoop | None = None
+
+
+def event_id(event_type: str, *fact: str) -> uuid.UUID:
+    """A stable id for `event_type` about `fact` (e.g. the CallSid): same fact, same id."""
+    return uuid.uuid5(_EVENT_NAMESPACE, "|".join((event_type, *fact)))
+
+
+def _checked_id(event_type: str, fact: tuple[str, ...]) -> uuid.UUID:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    return event_id(event_type, *fact)
+
+
+async def record_event(
+    conn: asyncpg.Connection,
+    event_type: str,
+    source: str,
+    data: dict[str, Any],
+    *,
+    fact: tuple[str, ...],
+    subject: str | None = None,
+) -> uuid.UUID:
+    """Write an event into the outbox inside the caller's transaction; returns its id."""
+    eid = _checked_id(event_type, fact)
+    await conn.execute(
+        "INSERT INTO outbox (id, type, source, subject, data) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (id) DO NOTHING",
+        eid,
+        event_type,
+        source,
+        subject,
+        data,
+    )
+    return eid
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for `record_events` (the arguments `record_event` takes, minus the source)."""
+
+    type: str
+    data: dict[str, Any]
+    fact: tuple[str, ...]
+    subject: str | None = None
+
+
+async def record_events(
+    conn: asyncpg.Connection, source: str, new_events: Sequence[NewEvent]
+) -> list[uuid.UUID]:
+    """`record_event` for several events from one source in one INSERT (one round trip instead
+    of one each); the rows are the same. Returns their ids in order."""
+    ids = [_checked_id(e.type, e.fact) for e in new_events]
+    await conn.execute(
+        "INSERT INTO outbox (id, type, source, subject, data)"
+        " SELECT id, type, $3, subject, data::jsonb"
+        " FROM unnest($1::uuid[], $2::text[], $4::text[], $5::text[]) AS e(id, type, subject, data)"
+        " ON CONFLICT (id) DO NOTHING",
+        ids,
+        [e.type for e in new_events],
+        source,
+        [e.subject for e in new_events],
+        [json.dumps(e.data) for e in new_events],  # as the pool's jsonb codec encodes it
+    )
+    return ids
+
+
+def _get_publisher() -> EventGridPublisherClient | None:
+    global _publisher, _publisher_loop
+    settings = get_settings()
+    if not settings.eventgrid_topic_endpoint:
+        return None
+    loop = asyncio.get_running_loop()
+    if _publisher is None or _publisher_loop is not loop:
+        _publisher = EventGridPublisherClient(
+            settings.eventgrid_topic_endpoint,
+            AzureKeyCredential(settings.eventgrid_topic_key.get_secret_value()),
+            retry_total=1,
+            connection_timeout=2,
+            read_timeout=5,
+        )
+        _publisher_loop = loop
+    return _publisher
+
+
+async def close_publisher() -> None:
+    global _publisher, _publisher_loop
+    publisher, _publisher, _publisher_loop = _publisher, None, None
+    if publisher is not None:
+        await publisher.close()
+
+
+def _to_cloud_event(row: asyncpg.Record) -> CloudEvent:
+    occurred: datetime = row["occurred_at"]
+    return CloudEvent(
+        source=row["source"],
+        type=row["type"],
+        data=row["data"],
+        subject=row["subject"],
+        id=str(row["id"]),
+        time=occurred,
+    )
+
+
+async def _send(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> bool:
+    """Publish `rows` and mark the outcome on each; True when the topic accepted them."""
+    ids = [row["id"] for row in rows]
+    publisher = _get_publisher()
+    if publisher is None:
+        return False
+    try:
+        await publisher.send([_to_cloud_event(row) for row in rows])
+    except Exception as exc:  # any failure leaves the events for the outbox timer
+        log.warning("event publish failed for %d events: %s", len(ids), type(exc).__name__)
+        await conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
+            ids,
+            _describe(exc),
+        )
+        return False
+    await conn.execute(
+        "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL"
+        " WHERE id = ANY($1)",
+        ids,
+    )
+    return True
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    prefix = f"HTTP {status} " if status else ""
+    return f"{prefix}{type(exc).__name__}: {str(exc)[:300]}"
+
+
+PUBLISH_CHUNK = 500  # Event Grid takes at most 1 MB and 5,000 events per request
+
+
+async def publish_now(ids: list[uuid.UUID]) -> bool:
+    """Publish just-committed events. Never raises: the outbox timer retries what fails."""
+    if not ids or _get_publisher() is None:
+        return not ids
+    try:
+        pool = await get_pool()
+        async with pool.acquire() as conn:
+            for start in range(0, len(ids), PUBLISH_CHUNK):
+                rows = await conn.fetch(
+                    "SELECT * FROM outbox WHERE id = ANY($1) AND published_at IS NULL"
+                    " ORDER BY occurred_at",
+                    ids[start : start + PUBLISH_CHUNK],
+                )
+                if rows and not await _send(conn, rows):
+                    return False
+        return True
+    except Exception:
+        log.exception("publishing %d events after commit failed; outbox will retry", len(ids))
+        return False
+
+
+async def flush_outbox(batch_size: int = 100, max_batches: int = 50) -> int:
+    """Publish events still unpublished after the grace period; returns how many went out.
+
+    Rows are claimed with SKIP LOCKED, so overlapping runs (or a run racing `publish_now`) never
+    block each other; a duplicate publish is harmless because the id is stable.
+    """
+    grace = get_settings().outbox_republish_after_seconds
+    published = 0
+    pool = await get_pool()
+    for _ in range(max_batches):
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT * FROM outbox WHERE published_at IS NULL"
+                " AND occurred_at <= now() - make_interval(secs => $1)"
+                " ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                grace,
+                batch_size,
+            )
+            if not rows or not await _send(conn, rows):
+                return published
+            published += len(rows)
+    return published
