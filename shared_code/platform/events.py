@@ -22,6 +22,7 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.messaging import CloudEvent
 from azure.eventgrid.aio import EventGridPublisherClient
 
+from shared_code.contracts import Event
 from shared_code.platform.db import get_pool
 from shared_code.platform.settings import get_settings
 
@@ -118,6 +119,31 @@ async def record_events(
         [json.dumps(e.data) for e in new_events],  # as the pool's jsonb codec encodes it
     )
     return ids
+
+
+async def write_events(
+    conn: asyncpg.Connection, source: str, new_events: Sequence[Event]
+) -> list[uuid.UUID]:
+    """Write `new_events` to the outbox in one INSERT inside the caller's transaction (the unit
+    of work calls this at commit). Returns the ids of the rows written now: an event whose id is
+    already there (a redelivered fact) was recorded, and published or left for the timer, by
+    the delivery that first wrote it."""
+    written: list[uuid.UUID] = [
+        row["id"]
+        for row in await conn.fetch(
+            "INSERT INTO outbox (id, type, source, subject, data)"
+            " SELECT id, type, $3, subject, data::jsonb"
+            " FROM unnest($1::uuid[], $2::text[], $4::text[], $5::text[])"
+            " AS e(id, type, subject, data)"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
+            [e.id for e in new_events],
+            [e.type for e in new_events],
+            source,
+            [e.subject() for e in new_events],
+            [json.dumps(e.to_json()) for e in new_events],  # as the pool's jsonb codec would
+        )
+    ]
+    return written
 
 
 def _get_publisher() -> EventGridPublisherClient | None:
