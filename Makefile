@@ -29,6 +29,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python -m bench.webhook_ack
@@ -36,6 +37,7 @@ bench: install
 	$(BIN)/python -m bench.sms_pipeline
 	$(BIN)/python -m bench.usage_ingest
 	$(BIN)/python -m bench.streaks
+	$(BIN)/python -m bench.cold_start
 
 clean:
 	rm -rf $(VENV) node_modules .data

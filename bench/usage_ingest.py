@@ -1,14 +1,15 @@
 """Usage ingestion through the batch path, beside the raw COPY limit and the naive way.
 
-N usage events (about 70% sms, 30% gpt-4o-mini calls) over 200 businesses are priced with
-`usage_store.price_event` before any timing (pricing throughput is reported on its own), then
+N usage events (about 70% sms, 30% gpt-4o-mini calls) over 200 businesses are parsed with their
+contract (`UsageRecorded`, as the usage logger's door does) and priced with
+`usage_store.price_event` before any timing (that throughput is reported on its own), then
 written to real PostgreSQL four ways, each timed on its own, from empty tables:
 
 - batch: `usage_store.ingest(batch)`, the production path. It locks the batch's businesses in
   id order, then records the new events and debits each business once, with one ledger entry
   per business for the events it newly inserted. Below `COPY_MIN_BATCH` events that is one
   statement (unnest + INSERT ... ON CONFLICT DO NOTHING RETURNING + debit); from it, the new
-  rows are COPYed and one statement debits them (see shared_code/usage_store.py). Run
+  rows are COPYed and one statement debits them (see shared_code/credits/usage_store.py). Run
   sequentially for batch sizes 100, 1000 and 5000; `statement_5000` is 5000 with the COPY way
   switched off, to show what it adds; and 2 concurrent workers take alternate batches of the
   main size (every batch touches nearly all 200 businesses, so the workers contend for the
@@ -134,7 +135,7 @@ async def _reset(conn: asyncpg.Connection, business_ids: list[uuid.UUID]) -> Non
     await conn.execute("UPDATE businesses SET balance_micro = 0, credits_low_since = NULL")
     signup = get_settings().signup_credit_micro
     for bid in business_ids:
-        await ledger.credit(bid, signup, f"signup:{bid}", "adjustment", "signup credit", conn)
+        await ledger.credit(bid, signup, f"signup:{bid}", "adjustment", "signup credit", conn=conn)
     # Not ANALYZE on the emptied tables: plans cached while they look empty (the foreign-key
     # checks' among them) then scan them whole on every row as they grow, until autoanalyze.
     await conn.execute("VACUUM ANALYZE businesses")
@@ -211,6 +212,7 @@ def _median(rates: list[float]) -> float:
 async def main(n: int) -> dict[str, object]:
     async with bench_stack():
         from shared_code.businesses.store import BusinessCreate, create_business
+        from shared_code.contracts import UsageRecorded
         from shared_code.credits import usage_store
         from shared_code.platform.db import get_pool
         from shared_code.platform.phones import to_e164
@@ -233,9 +235,15 @@ async def main(n: int) -> dict[str, object]:
         raw_naive = _raw_events(NAIVE_SAMPLE, business_ids, rng)
         gc.collect()
         began = time.perf_counter()
-        priced = [usage_store.price_event(eid, at, data) for eid, at, data in raw]
+        priced = [
+            usage_store.price_event(eid, at, UsageRecorded.model_validate(data))
+            for eid, at, data in raw
+        ]
         pricing_seconds = time.perf_counter() - began
-        naive = [usage_store.price_event(eid, at, data) for eid, at, data in raw_naive]
+        naive = [
+            usage_store.price_event(eid, at, UsageRecorded.model_validate(data))
+            for eid, at, data in raw_naive
+        ]
         del raw, raw_naive
         rows = [_row(u) for u in priced]
         naive_rows = [_row(u) for u in naive]

@@ -76,30 +76,12 @@ TRANSCRIPT_CONVERSATIONS_MAX = 20
 
 async def read_transcript(phone: str, limit: int = 1) -> list[dict[str, Any]]:
     """The latest `limit` conversations with `phone` (newest first), each with its messages in
-    the order they happened. A local view for newcomers; the owner API is the product's."""
-    from shared_code.platform.db import get_pool
+    the order they happened. A local view for newcomers; the owner API is the product's.
+    The query is the app's (messaging owns those tables); imported on first use, as the app
+    itself is loaded only by `import_function_app`."""
+    from shared_code.messaging import inbox
 
-    pool = await get_pool()
-    conversations = await pool.fetch(
-        "SELECT c.id, c.ref, c.status, c.mode, c.opened_at, c.closed_at, c.lead,"
-        " c.lead_qualified_at, c.escalated_at, c.escalation_reason,"
-        " b.name AS business_name, b.phone_number AS business_number"
-        " FROM conversations c JOIN businesses b ON b.id = c.business_id"
-        " WHERE c.customer_phone = $1 ORDER BY c.opened_at DESC, c.id LIMIT $2",
-        phone,
-        limit,
-    )
-    messages = await pool.fetch(
-        "SELECT id, conversation_id, direction, author, body, status, automated,"
-        " coalesce(received_at, created_at) AS at FROM messages"
-        " WHERE conversation_id = ANY($1::uuid[]) ORDER BY coalesce(received_at, created_at), id",
-        [row["id"] for row in conversations],
-    )
-    by_conversation: dict[Any, list[dict[str, Any]]] = {row["id"]: [] for row in conversations}
-    for row in messages:
-        message = dict(row)
-        by_conversation[message.pop("conversation_id")].append(message)
-    return [{**dict(row), "messages": by_conversation[row["id"]]} for row in conversations]
+    return await inbox.transcript(phone, limit)
 
 
 def _json_default(value: Any) -> Any:

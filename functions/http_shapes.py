@@ -1,4 +1,5 @@
-"""Shaping HTTP replies for the adapters (TwiML and JSON), kept out of shared_code."""
+"""HTTP bindings in and replies out for the adapters (Twilio webhooks, JSON), kept out of
+shared_code."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from shared_code.api.auth import ApiError, Principal, TextBody, authenticate
-from shared_code.calls.webhooks import TwimlResult
+from shared_code.platform.twilio_webhooks import TwimlResult, WebhookHandler, WebhookRequest
 
 
 def twiml(result: TwimlResult) -> func.HttpResponse:
@@ -34,6 +35,21 @@ def raw_query(req: func.HttpRequest) -> str:
 def webhook_path(req: func.HttpRequest) -> str:
     path = req.url.split("?", 1)[0]
     return "/api/" + path.split("/api/", 1)[1] if "/api/" in path else path
+
+
+def webhook_request(req: func.HttpRequest) -> WebhookRequest:
+    """What Twilio's signature covers, as it arrived (the URL is rebuilt from the public base)."""
+    return WebhookRequest(
+        path=webhook_path(req),
+        raw_query=raw_query(req),
+        body=req.get_body(),
+        signature=req.headers.get("X-Twilio-Signature"),
+    )
+
+
+async def twilio_route(req: func.HttpRequest, handler: WebhookHandler) -> func.HttpResponse:
+    """A Twilio webhook route: the handler (a `@twilio_webhook`) verifies, correlates, answers."""
+    return twiml(await handler(webhook_request(req)))
 
 
 ApiHandler = Callable[[Principal], Awaitable[tuple[int, Any]]]

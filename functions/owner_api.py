@@ -1,4 +1,4 @@
-"""HTTP: the owner and admin JSON API under /api/v1."""
+"""HTTP: the owner and admin JSON API under /api/v1 (one shared_code.api module per resource)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import azure.functions as func
 
 from functions.http_shapes import api_call
 from shared_code.api import account as account_api
-from shared_code.api import auth
+from shared_code.api import businesses as businesses_api
 from shared_code.api import conversations as conversations_api
 
 bp = func.Blueprint()
@@ -15,19 +15,20 @@ ANON = func.AuthLevel.ANONYMOUS  # our own bearer keys, checked per business in 
 
 @bp.route(route="v1/businesses", methods=["POST"], auth_level=ANON)
 async def create_business(req: func.HttpRequest) -> func.HttpResponse:
-    return await api_call(req, lambda who: auth.create_business(who, req.get_body()))
+    return await api_call(req, lambda who: businesses_api.create_business(who, req.get_body()))
 
 
 @bp.route(route="v1/businesses/{business_id}", methods=["GET"], auth_level=ANON)
 async def read_business(req: func.HttpRequest) -> func.HttpResponse:
     business_id = req.route_params["business_id"]
-    return await api_call(req, lambda who: auth.read_business(who, business_id))
+    return await api_call(req, lambda who: businesses_api.read_business(who, business_id))
 
 
 @bp.route(route="v1/businesses/{business_id}", methods=["PATCH"], auth_level=ANON)
 async def patch_business(req: func.HttpRequest) -> func.HttpResponse:
     business_id = req.route_params["business_id"]
-    return await api_call(req, lambda who: auth.patch_business(who, business_id, req.get_body()))
+    body = req.get_body()
+    return await api_call(req, lambda who: businesses_api.patch_business(who, business_id, body))
 
 
 @bp.route(route="v1/conversations", methods=["GET"], auth_level=ANON)

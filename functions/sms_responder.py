@@ -1,14 +1,14 @@
-"""Messaging webhooks (HTTP) and the `messages` queue processor (the SMS responder)."""
+"""Messaging webhooks (HTTP) and the `messages` queue processor (the SMS responder, and the
+owner alerts held through quiet hours)."""
 
 from __future__ import annotations
 
-import json
-
 import azure.functions as func
 
-from functions.http_shapes import raw_query, twiml, webhook_path
+from functions.http_shapes import twilio_route
+from shared_code import contracts
 from shared_code.messaging import webhooks
-from shared_code.messaging.responder import handle_task
+from shared_code.messaging.owner_alerts import send_held_alert
 from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
@@ -17,20 +17,23 @@ ANON = func.AuthLevel.ANONYMOUS
 
 @bp.route(route="sms/incoming", methods=["POST"], auth_level=ANON)
 async def sms_incoming(req: func.HttpRequest) -> func.HttpResponse:
-    signature = req.headers.get("X-Twilio-Signature")
-    result = await webhooks.incoming(webhook_path(req), raw_query(req), req.get_body(), signature)
-    return twiml(result)
+    return await twilio_route(req, webhooks.incoming)
 
 
 @bp.route(route="sms/status", methods=["POST"], auth_level=ANON)
 async def sms_status(req: func.HttpRequest) -> func.HttpResponse:
-    signature = req.headers.get("X-Twilio-Signature")
-    result = await webhooks.status(webhook_path(req), raw_query(req), req.get_body(), signature)
-    return twiml(result)
+    return await twilio_route(req, webhooks.status)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="messages", connection="AzureWebJobsStorage")
 async def sms_responder(msg: func.QueueMessage) -> None:
-    payload = json.loads(msg.get_body())
-    with correlated(str(payload.get("message_sid") or payload.get("conversation_id") or msg.id)):
-        await handle_task(payload)
+    task = contracts.parse_task(contracts.MESSAGES_QUEUE, msg.get_body())
+    with correlated(contracts.task_correlation_id(task)):
+        if isinstance(task, contracts.HeldOwnerAlert):
+            await send_held_alert(task)
+        elif isinstance(task, contracts.InboundText | contracts.ReplyTask):
+            # On the first task, not at start-up: the responder brings the assistant, which
+            # the webhooks above never need.
+            from shared_code.messaging.responder import handle_task
+
+            await handle_task(task)

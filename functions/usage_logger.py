@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared_code.credits.usage_batches import record_usage_event
+from shared_code import contracts
+from shared_code.credits import usage_batches
 from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
@@ -13,4 +14,8 @@ bp = func.Blueprint()
 @bp.event_grid_trigger(arg_name="event")
 async def usage_logger(event: func.CloudEvent) -> None:
     with correlated(event.id):
-        await record_usage_event(event.id, event.time, event.get_json())
+        try:
+            usage = contracts.parse_event(event.type, event.get_json())
+        except ValueError as exc:  # the payload fails its contract (or is no JSON, or no type)
+            raise usage_batches.malformed(event.id, exc) from exc
+        await usage_batches.record_usage_event(event.id, event.time, usage)

@@ -17,7 +17,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
 
 _EVENT_NAMESPACE = uuid.UUID("5b0f2a52-8a8e-4f0e-9a59-6a1c1c2f6e11")
 
@@ -28,6 +36,8 @@ NoNul = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 class Contract(BaseModel):
     """A message: immutable, unknown fields ignored (producers may be a release ahead)."""
 
+    # A field spelled differently on the wire (`from` is a Python keyword) is read by either
+    # name and written by its wire name (`to_json`).
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     def to_json(self) -> dict[str, Any]:
@@ -44,11 +54,20 @@ class CallReport(Contract):
     """Queue `calls`: what a voice webhook learned about a call (`source` says which webhook)."""
 
     call_sid: str = Field(pattern=r"^CA[0-9A-Za-z]{1,62}$")
-    from_number: NoNul = Field(default="", alias="from", max_length=64)
-    to_number: NoNul = Field(alias="to", max_length=64)
+    from_number: NoNul = Field(
+        default="", max_length=64, validation_alias=AliasChoices("from"), serialization_alias="from"
+    )
+    to_number: NoNul = Field(
+        max_length=64, validation_alias=AliasChoices("to"), serialization_alias="to"
+    )
     source: Literal["dial-status", "status", "no-owner", "after-hours"]
     dial_status: NoNul | None = Field(default=None, max_length=32)
-    duration_seconds: int | None = Field(default=None, alias="duration", ge=0)
+    duration_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        validation_alias=AliasChoices("duration"),
+        serialization_alias="duration",
+    )
     answered_by: NoNul | None = Field(default=None, max_length=32)
 
     @model_validator(mode="before")
@@ -69,11 +88,17 @@ class InboundText(Contract):
 
     kind: Literal["inbound"] = "inbound"
     message_sid: str = Field(pattern=r"^(SM|MM)[0-9A-Za-z]{1,62}$")
-    from_number: NoNul = Field(default="", alias="from", max_length=64)
-    to_number: NoNul = Field(default="", alias="to", max_length=64)
+    from_number: NoNul = Field(
+        default="", max_length=64, validation_alias=AliasChoices("from"), serialization_alias="from"
+    )
+    to_number: NoNul = Field(
+        default="", max_length=64, validation_alias=AliasChoices("to"), serialization_alias="to"
+    )
     body: NoNul = Field(default="", max_length=1600)
     media: tuple[InboundMedia, ...] = ()
     received_at: datetime | None = None
+    # Advanced Opt-Out's verdict on the whole body (Messaging Services only): STOP, START, HELP.
+    opt_out_type: NoNul | None = Field(default=None, max_length=16)
 
 
 class ReplyTask(Contract):
@@ -176,7 +201,7 @@ class MessageReceived(Event):
     conversation_id: uuid.UUID
     message_sid: str
     message_id: int
-    from_number: str = Field(alias="from")
+    from_number: str = Field(validation_alias=AliasChoices("from"), serialization_alias="from")
 
     def fact(self) -> tuple[str, ...]:
         return (self.message_sid,)
@@ -190,7 +215,7 @@ class MessageSent(Event):
     conversation_id: uuid.UUID | None = None
     message_sid: str
     to: str
-    from_number: str = Field(alias="from")
+    from_number: str = Field(validation_alias=AliasChoices("from"), serialization_alias="from")
     kind: str
     author: str
     segments: int

@@ -25,7 +25,7 @@ TABLES = (
     "notifications_sent, outbox, messages, calls, conversations, conversation_refs, contacts, "
     "api_keys, inbound_receipts, credit_ledger, credit_reservations, usage_events, activity_days, "
     "streaks, businesses, "
-    "sandbox_messages"
+    "sandbox_messages, webhook_inbox"
 )
 
 
@@ -84,6 +84,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obj
             "redis_dir": root / "redis",
             "redis_service": redis_service,
             "storage": azurite.url,
+            # Fault tests stop and restart these (tests/faults.py); restarted ones join `started`.
+            "root": root,
+            "started": started,
         }
     finally:
         for service in reversed(started):
@@ -163,9 +166,8 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         yield
         return
     stack: Stack = request.getfixturevalue("stack")
-    from shared_code.assistant import model
     from shared_code.businesses import store
-    from shared_code.platform import cache, db, events, queues, twilio_client
+    from shared_code.platform import cache, db, events, openai_client, queues, twilio_client
     from shared_code.platform.settings import reset_settings
 
     if stack.redis_service is not None and stack.redis_service._stopped:
@@ -181,6 +183,7 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         await (await queues.get_queue(name)).clear_messages()
     reset_settings()
     cache.reset()
+    queues.reset()
     import redis.asyncio as redis
 
     client = redis.Redis.from_url(stack.redis_url)
@@ -189,7 +192,7 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     store.clear_cache()
     await events.close_publisher()
     await twilio_client.close_client()
-    await model.close_client()
+    await openai_client.close_client()
     stack.twilio.reset()
     stack.topic.reset()
     stack.openai.reset()

@@ -25,11 +25,12 @@ from shared_code.assistant.model import (
     AssistantUnavailable,
     BusinessProfile,
     ai_turn,
-    close_client,
     create_arguments,
     is_configured,
 )
 from shared_code.assistant.prompt import TOOLS, build_messages, follow_up_messages
+from shared_code.platform import openai_client
+from shared_code.platform.openai_client import close_client
 from shared_code.platform.settings import reset_settings
 from tests.fakes.openai_api import DEFAULT_REPLY, FakeOpenAI, Scripted
 
@@ -417,9 +418,9 @@ async def test_configured_with_key(fake_openai: FakeOpenAI) -> None:
 
 async def test_client_is_reused_within_a_loop(fake_openai: FakeOpenAI) -> None:
     await turn()
-    first = model._client
+    first = openai_client._client
     await turn()
-    assert model._client is first is not None
+    assert openai_client._client is first is not None
     await close_client()
-    assert model._client is None
+    assert openai_client._client is None
     await asyncio.sleep(0)

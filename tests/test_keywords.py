@@ -39,10 +39,16 @@ def _variants(word: str) -> list[str]:
     ]
 
 
+def _bare(variants: list[str]) -> list[str]:
+    """HELP/INFO count only as the bare word (any case, stray whitespace): Twilio answers those,
+    and a "help?" nobody answered would be lost (see test_inbound_decisions)."""
+    return [v for v in variants if v.strip().isalpha()]
+
+
 EXACT = (
     [(v, Intent.OPT_OUT) for kw in sorted(OPT_OUT_KEYWORDS) for v in _variants(kw)]
     + [(v, Intent.OPT_IN) for kw in sorted(OPT_IN_KEYWORDS) for v in _variants(kw)]
-    + [(v, Intent.HELP) for kw in sorted(HELP_KEYWORDS) for v in _variants(kw)]
+    + [(v, Intent.HELP) for kw in sorted(HELP_KEYWORDS) for v in _bare(_variants(kw))]
 )
 
 

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from genai_prices import Usage, calc_price
 
+from shared_code.contracts import UsageRecorded
 from shared_code.credits import ledger, pricing, usage_store
 from shared_code.credits.usage_batches import UsageNotRecorded
 from shared_code.platform import events
@@ -39,6 +40,29 @@ async def assert_balances_match_ledgers() -> None:
         " AND l.business_id = u.business_id)"
     )
     assert undebited == 0
+
+
+async def reserve(business_id: uuid.UUID, amount_micro: int) -> uuid.UUID | None:
+    pool = await get_pool()
+    async with pool.acquire() as conn:
+        return await ledger.reserve(business_id, amount_micro, conn)
+
+
+async def release(reservation_id: uuid.UUID) -> None:
+    pool = await get_pool()
+    async with pool.acquire() as conn:
+        await ledger.release(reservation_id, conn)
+
+
+async def top_up(business_id: uuid.UUID, amount_micro: int, key: str) -> tuple[dict, bool]:
+    pool = await get_pool()
+    async with pool.acquire() as conn:
+        return await ledger.credit(business_id, amount_micro, key, conn=conn)
+
+
+def priced_event(event: dict) -> usage_store.PricedUsage:
+    """An event as the usage logger prices it, once its door has parsed it."""
+    return usage_store.price_event(event["id"], None, UsageRecorded.model_validate(event["data"]))
 
 
 def usage_event(business_id, **data) -> dict:
@@ -173,7 +197,7 @@ async def test_event_without_business_or_with_a_bad_id_is_rejected(stack):
 async def test_fifty_concurrent_reservations_never_overspend(stack, configure):
     configure(SIGNUP_CREDIT_MICRO="10000")
     business, _ = await create_business()
-    results = await asyncio.gather(*(ledger.reserve(business.id, 1000) for _ in range(50)))
+    results = await asyncio.gather(*(reserve(business.id, 1000) for _ in range(50)))
     assert sum(r is not None for r in results) == 10
     account = await ledger.account(business.id)
     assert account["reserved_micro"] == 10_000 and account["available_micro"] == 0
@@ -182,17 +206,17 @@ async def test_fifty_concurrent_reservations_never_overspend(stack, configure):
 async def test_usage_settles_its_reservation_and_unused_ones_expire(stack, configure):
     configure(SIGNUP_CREDIT_MICRO="10000", RESERVATION_TTL_SECONDS="10")
     business, _ = await create_business()
-    held = await ledger.reserve(business.id, 4000)
+    held = await reserve(business.id, 4000)
     assert (await ledger.account(business.id))["reserved_micro"] == 4000
     await deliver(ai(business.id, reservation_id=str(held)))
     account = await ledger.account(business.id)
     assert account["reserved_micro"] == 0 and account["balance_micro"] == 10_000 - 450
-    stale = await ledger.reserve(business.id, 9000)
-    assert stale is not None and await ledger.reserve(business.id, 1000) is None
+    stale = await reserve(business.id, 9000)
+    assert stale is not None and await reserve(business.id, 1000) is None
     pool = await get_pool()
     await pool.execute("UPDATE credit_reservations SET expires_at = now() - interval '1 second'")
-    assert await ledger.reserve(business.id, 9000) is not None  # the stale hold expired
-    await ledger.release(held)  # releasing a settled reservation changes nothing
+    assert await reserve(business.id, 9000) is not None  # the stale hold expired
+    await release(held)  # releasing a settled reservation changes nothing
     await assert_balances_match_ledgers()
 
 
@@ -201,8 +225,7 @@ async def test_concurrent_batches_over_the_same_businesses_do_not_deadlock(stack
     ids = [b.id for b, _ in owners]
 
     def batch(order):
-        events_in_order = [ai(ids[i]) for i in order]
-        return [usage_store.price_event(e["id"], None, e["data"]) for e in events_in_order]
+        return [priced_event(ai(ids[i])) for i in order]
 
     orders = [list(range(6)), list(reversed(range(6))), [3, 1, 5, 0, 4, 2]] * 4
     batches = [batch(order) for order in orders]  # 12 batches of distinct events
@@ -224,7 +247,7 @@ async def test_credits_low_fires_once_per_crossing(stack, configure):
     for _ in range(3):  # 8300 each: crosses below $1.00 on the second
         await deliver(usage_event(business.id, kind="sms", segments=1))
     assert len(stack.topic.of_type(events.CREDITS_LOW)) == 1
-    await ledger.credit(business.id, 50_000, "topup:t1")  # back above the threshold
+    await top_up(business.id, 50_000, "topup:t1")  # back above the threshold
     await deliver(usage_event(business.id, kind="sms", segments=10))
     lows = stack.topic.of_type(events.CREDITS_LOW)
     assert len(lows) == 2 and lows[1]["data"]["balance_micro"] < 1_000_000
@@ -233,10 +256,10 @@ async def test_credits_low_fires_once_per_crossing(stack, configure):
 
 async def test_top_up_is_idempotent_per_key(stack):
     business, _ = await create_business()
-    first, created = await ledger.credit(business.id, 2_000_000, "topup:abc")
-    again, created_again = await ledger.credit(business.id, 2_000_000, "topup:abc")
+    first, created = await top_up(business.id, 2_000_000, "topup:abc")
+    again, created_again = await top_up(business.id, 2_000_000, "topup:abc")
     assert created and not created_again and first["id"] == again["id"]
     with pytest.raises(ledger.KeyReused):
-        await ledger.credit(business.id, 3_000_000, "topup:abc")
+        await top_up(business.id, 3_000_000, "topup:abc")
     assert (await ledger.account(business.id))["balance_micro"] == SIGNUP + 2_000_000
     await assert_balances_match_ledgers()

@@ -33,7 +33,10 @@ async def test_no_answer_texts_the_caller_back_once_and_opens_a_conversation(sta
     assert len(texts) == 1
     assert texts[0]["From"] == business.phone_number
     assert "Acme Plumbing" in texts[0]["Body"] and "STOP" in texts[0]["Body"]
-    assert texts[0]["StatusCallback"] == "https://nevermiss.example.com/api/sms/status"
+    # Twilio is told where to report delivery, with its connection overrides (retry on 5xx).
+    callback, _, overrides = texts[0]["StatusCallback"].partition("#")
+    assert callback == "https://nevermiss.example.com/api/sms/status"
+    assert "rc=3" in overrides and "5xx" in overrides
 
     from shared_code.platform.db import get_pool
 

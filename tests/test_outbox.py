@@ -6,7 +6,8 @@ import asyncio
 
 from azure.functions.timer import TimerRequest
 
-from shared_code.calls.handler import CallReport, handle_call_report
+from shared_code.calls.handler import handle_call_report
+from shared_code.contracts import CallReport
 from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from tests.helpers import app_function, call_sid, create_business
@@ -16,8 +17,11 @@ CALLER = "+13125550123"
 
 async def _missed_call(business) -> str:
     sid = call_sid()
-    report = CallReport(sid, CALLER, business.phone_number, "dial-status", "no-answer")
-    assert (await handle_call_report(report.to_payload())).status == "sent"
+    report = CallReport(
+        call_sid=sid, from_number=CALLER, to_number=business.phone_number,
+        source="dial-status", dial_status="no-answer",
+    )  # fmt: skip
+    assert (await handle_call_report(report)).status == "sent"
     return sid
 
 

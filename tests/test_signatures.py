@@ -1,4 +1,6 @@
-"""Twilio voice webhooks through the registered functions: signatures first, then the TwiML.
+"""The one door for Twilio webhooks, through the registered functions: every Twilio route
+answers a request that is unsigned, signed over anything but what arrived, or unreadable with
+403 TwiML, and changes nothing.
 
 `twilio_request` signs over PUBLIC_BASE_URL + path + query, while the request itself arrives at
 an internal http:// URL, as it does behind Azure's front ends.
@@ -6,16 +8,23 @@ an internal http:// URL, as it does behind Azure's front ends.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from urllib.parse import urlencode
 
+import azure.functions as func
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
 
-from shared_code.businesses.hours import DAYS
+from shared_code.platform import queues
 from shared_code.platform.db import get_pool
 from shared_code.platform.settings import get_settings
+from shared_code.platform.twilio_webhooks import form_pairs, signed_bytes
 from tests.helpers import (
     call_sid,
     create_business,
@@ -24,6 +33,7 @@ from tests.helpers import (
     post,
     queued,
     sign,
+    sms_params,
     twilio_request,
 )
 
@@ -34,18 +44,20 @@ ROUTES = {
     "voice_incoming": "/api/voice/incoming",
     "voice_dial_status": DIAL_STATUS,
     "voice_status": "/api/voice/status",
+    "sms_incoming": "/api/sms/incoming",
+    "sms_status": "/api/sms/status",
 }
 
 
-def call_params(sid: str, to: str, *, caller: str = CALLER, **extra: str) -> dict[str, str]:
+def any_route_params(business_number: str) -> dict[str, str]:
+    """Parameters every Twilio route would act on if they were accepted."""
+    params = dial_status_params(call_sid(), CALLER, business_number, "no-answer")
     return {
-        "AccountSid": get_settings().twilio_account_sid,
-        "CallSid": sid,
-        "From": caller,
-        "To": to,
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        **extra,
+        **sms_params(CALLER, business_number, "hello"),
+        **params,
+        "CallStatus": "no-answer",
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30006",
     }
 
 
@@ -65,14 +77,11 @@ async def assert_rejected(response) -> None:
     assert response.mimetype == "application/xml"
     assert twiml(response).tag == "Response"
     assert await queued() == []
+    assert await queued(queues.MESSAGES_QUEUE) == []
     assert await drain_calls_queue() == 0
     assert await calls_rows() == 0
-
-
-def closed_now_schedule(time_zone: str) -> dict[str, list[list[str]]]:
-    """Open all day, but only on a day that is neither today nor tomorrow in `time_zone`."""
-    today = datetime.now(UTC).astimezone(ZoneInfo(time_zone)).weekday()
-    return {DAYS[(today + 3) % 7]: [["00:00", "24:00"]]}
+    pool = await get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM contacts") == 0
 
 
 # --- signatures -----------------------------------------------------------------------------
@@ -184,11 +193,9 @@ async def test_blank_params_are_signed_too(stack):
 
 
 @pytest.mark.parametrize("function_name", sorted(ROUTES))
-async def test_every_voice_route_rejects_unsigned_requests(stack, function_name):
+async def test_every_twilio_route_rejects_unsigned_requests(stack, function_name):
     business, _ = await create_business()
-    params = call_params(
-        call_sid(), business.phone_number, CallStatus="no-answer", DialCallStatus="no-answer"
-    )
+    params = any_route_params(business.phone_number)
     unsigned = twilio_request(ROUTES[function_name], params, signature="")
     await assert_rejected(await post(function_name, unsigned))
     # Signed for another route: the path is part of the signature too.
@@ -197,108 +204,122 @@ async def test_every_voice_route_rejects_unsigned_requests(stack, function_name)
     await assert_rejected(await post(function_name, misrouted))
 
 
-# --- voice/incoming -------------------------------------------------------------------------
+def raw_request(path: str, body: bytes, signature: str) -> func.HttpRequest:
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
+    return func.HttpRequest("POST", "http://10.0.0.4:80" + path, headers=headers, body=body)
 
 
-async def test_incoming_in_hours_dials_the_owner(stack):
-    business, _ = await create_business(owner_phone="(415) 555-0100")
-    request = twilio_request("/api/voice/incoming", call_params(call_sid(), business.phone_number))
-    response = await post("voice_incoming", request)
-    assert response.status_code == 200
-    root = twiml(response)
-    dial = root.find("Dial")
-    assert dial is not None
-    assert dial.attrib["answerOnBridge"] == "true"
-    assert dial.attrib["timeout"] == "20"
-    assert dial.attrib["action"] == "https://nevermiss.example.com/api/voice/dial-status"
-    assert dial.attrib.get("method", "POST") == "POST"
-    assert [n.text for n in dial.findall("Number")] == ["+14155550100"]
-    assert await queued() == []
+@pytest.mark.parametrize("function_name", sorted(ROUTES))
+async def test_every_twilio_route_answers_a_body_that_is_not_utf8_with_403(stack, function_name):
+    business, _ = await create_business()
+    params = any_route_params(business.phone_number)
+    signature = sign(PUBLIC + ROUTES[function_name], params)
+    # Signed for the form, but the bytes that arrive are Latin-1 (\xe9), not UTF-8.
+    body = urlencode(params).encode() + b"&Body=caf\xe9"
+    await assert_rejected(
+        await post(function_name, raw_request(ROUTES[function_name], body, signature))
+    )
 
 
-async def test_incoming_uses_the_business_ring_timeout(stack):
-    business, _ = await create_business(ring_timeout_seconds=35)
-    request = twilio_request("/api/voice/incoming", call_params(call_sid(), business.phone_number))
-    dial = twiml(await post("voice_incoming", request)).find("Dial")
-    assert dial is not None and dial.attrib["timeout"] == "35"
+@pytest.mark.parametrize("function_name", sorted(ROUTES))
+async def test_every_twilio_route_answers_a_body_that_is_not_a_form_with_403(stack, function_name):
+    business, _ = await create_business()
+    params = any_route_params(business.phone_number)
+    signature = sign(PUBLIC + ROUTES[function_name], {})
+    body = repr(params).encode()  # a JSON-ish body: no form fields at all
+    await assert_rejected(
+        await post(function_name, raw_request(ROUTES[function_name], body, signature))
+    )
 
 
-async def test_incoming_from_a_blocked_caller_is_rejected(stack):
-    business, _ = await create_business(blocked_numbers=["(312) 555-0123"])
-    request = twilio_request("/api/voice/incoming", call_params(call_sid(), business.phone_number))
-    response = await post("voice_incoming", request)
-    assert response.status_code == 200
-    root = twiml(response)
-    assert root.find("Reject") is not None and root.find("Dial") is None
-    assert await queued() == []
+# --- signed as Twilio signs: repeated parameters, raw bytes, fragments ----------------------
 
 
-async def test_incoming_after_hours_says_sorry_and_queues_the_miss(stack):
-    zone = "Pacific/Auckland"
-    business, _ = await create_business(time_zone=zone, weekly_hours=closed_now_schedule(zone))
-    sid = call_sid()
-    request = twilio_request("/api/voice/incoming", call_params(sid, business.phone_number))
-    response = await post("voice_incoming", request)
-    assert response.status_code == 200
-    root = twiml(response)
-    assert root.find("Dial") is None
-    say = root.find("Say")
-    assert say is not None and "Sorry" in (say.text or "") and business.name in (say.text or "")
-    assert root.find("Hangup") is not None
-    [report] = await queued()
-    assert report["call_sid"] == sid
-    assert report["source"] == "after-hours" and report["dial_status"] == "after-hours"
-    assert report["from"] == CALLER and report["to"] == business.phone_number
+class MultiDict(dict):
+    """Repeated form parameters as the SDK's validator reads them (Flask's `getall`)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+
+    def getall(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
 
 
-async def test_incoming_with_no_owner_phone_says_sorry_and_queues_the_miss(stack):
-    business, _ = await create_business(owner_phone=None)
-    assert business.owner_phone is None
-    sid = call_sid()
-    request = twilio_request("/api/voice/incoming", call_params(sid, business.phone_number))
-    response = await post("voice_incoming", request)
-    assert response.status_code == 200
-    root = twiml(response)
-    assert root.find("Dial") is None
-    say = root.find("Say")
-    assert say is not None and "Sorry" in (say.text or "")
-    [report] = await queued()
-    assert report["call_sid"] == sid and report["source"] == "no-owner"
+def sdk_signature(url: str, pairs: list[tuple[str, str]]) -> str:
+    token = get_settings().twilio_auth_token.get_secret_value()
+    return str(RequestValidator(token).compute_signature(url, MultiDict(pairs)))
 
 
-async def test_incoming_to_an_unknown_number_is_not_in_service(stack):
-    await create_business()
-    request = twilio_request("/api/voice/incoming", call_params(call_sid(), "+13125550999"))
-    response = await post("voice_incoming", request)
-    assert response.status_code == 200
-    root = twiml(response)
-    say = root.find("Say")
-    assert say is not None and "not in service" in (say.text or "")
-    assert root.find("Dial") is None
-    assert await queued() == []
-
-
-# --- voice/status ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("status", ["no-answer", "busy", "completed"])
-async def test_status_callback_with_final_status_is_queued(stack, status):
+async def test_repeated_parameter_signed_over_all_its_values_is_accepted(stack):
+    """Twilio signs every value of a repeated name (sorted); the first value is the one used."""
     business, _ = await create_business()
     sid = call_sid()
-    params = call_params(sid, business.phone_number, CallStatus=status, CallDuration="0")
-    response = await post("voice_status", twilio_request("/api/voice/status", params))
+    pairs = [*dial_status_params(sid, CALLER, business.phone_number, "no-answer").items()]
+    pairs += [("Tag", "b"), ("Tag", "a"), ("Tag", "b")]
+    signature = sdk_signature(PUBLIC + DIAL_STATUS, pairs)
+    request = raw_request(DIAL_STATUS, urlencode(pairs).encode(), signature)
+    response = await post("voice_dial_status", request)
     assert response.status_code == 200
-    assert twiml(response).tag == "Response"
-    [report] = await queued()
-    assert report["call_sid"] == sid and report["source"] == "status"
-    assert report["dial_status"] == status and report["duration"] == 0
+    assert [m["call_sid"] for m in await queued()] == [sid]
 
 
-@pytest.mark.parametrize("status", ["ringing", "in-progress", "queued", "initiated"])
-async def test_status_callback_with_non_final_status_is_not_queued(stack, status):
+async def test_repeated_parameter_signed_over_one_value_only_is_rejected(stack):
     business, _ = await create_business()
-    params = call_params(call_sid(), business.phone_number, CallStatus=status)
-    response = await post("voice_status", twilio_request("/api/voice/status", params))
-    assert response.status_code == 200
-    assert response.mimetype == "application/xml"
-    assert await queued() == []
+    params = dial_status_params(call_sid(), CALLER, business.phone_number, "no-answer")
+    signature = sign(PUBLIC + DIAL_STATUS, {**params, "Tag": "a"})
+    body = urlencode([*params.items(), ("Tag", "a"), ("Tag", "b")]).encode()
+    await assert_rejected(
+        await post("voice_dial_status", raw_request(DIAL_STATUS, body, signature))
+    )
+
+
+async def test_callback_signed_without_its_connection_override_fragment_is_accepted(stack):
+    """The `<Dial action>` is handed to Twilio with `#rc=3&...`: the fragment is never sent and
+    is not signed, so the signature is over the URL without it (accepted with it too)."""
+    business, _ = await create_business()
+    sids = [call_sid(), call_sid()]
+    overrides = "#rc=3&rp=ct,rt,5xx&ct=2000&rt=5000"
+    signed_urls = [PUBLIC + DIAL_STATUS, PUBLIC + DIAL_STATUS + overrides]
+    for sid, signed_url in zip(sids, signed_urls, strict=True):
+        params = dial_status_params(sid, CALLER, business.phone_number, "no-answer")
+        request = twilio_request(DIAL_STATUS, params, signed_url=signed_url)
+        response = await post("voice_dial_status", request)
+        assert response.status_code == 200
+    assert [m["call_sid"] for m in await queued()] == sids
+
+
+async def test_a_signed_body_that_is_not_utf8_is_rejected_without_decoding(stack):
+    """Signed over its raw bytes (no Twilio request is like this), still refused: 403."""
+    business, _ = await create_business()
+    params = dial_status_params(call_sid(), CALLER, business.phone_number, "no-answer")
+    body = urlencode(params).encode() + b"&Body=caf\xe9"
+    token = get_settings().twilio_auth_token.get_secret_value()
+    signature = hmac_signature(token, signed_bytes(PUBLIC + DIAL_STATUS, form_pairs(body)))
+    await assert_rejected(
+        await post("voice_dial_status", raw_request(DIAL_STATUS, body, signature))
+    )
+
+
+def hmac_signature(token: str, data: bytes) -> str:
+    return base64.b64encode(hmac.new(token.encode(), data, hashlib.sha1).digest()).decode()
+
+
+form_text = st.text(st.characters(codec="utf-8"), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(st.sampled_from(["A", "B", "Body", "é", "Z"]) | form_text, form_text),
+        max_size=8,
+    ),
+    query=st.sampled_from(["", "code=abc", "a=1&b=%20x"]),
+)
+def test_the_byte_level_check_agrees_with_the_sdk_on_any_form(pairs, query):
+    """Our HMAC over the raw bytes equals the SDK's `compute_signature` over the decoded form,
+    repeated names included (UTF-8 sorts bytes as code points sort)."""
+    url = PUBLIC + DIAL_STATUS + (f"?{query}" if query else "")
+    body = urlencode(pairs).encode()
+    expected = RequestValidator("token").compute_signature(url, MultiDict(pairs))
+    assert hmac_signature("token", signed_bytes(url, form_pairs(body))) == expected

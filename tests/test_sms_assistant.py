@@ -6,6 +6,7 @@ import pytest
 
 from shared_code.platform import events
 from shared_code.platform.db import get_pool
+from shared_code.platform.settings import get_settings
 from tests.fakes.openai_api import Scripted
 from tests.helpers import create_business, drain_messages_queue, text_in
 
@@ -73,6 +74,18 @@ async def test_model_outage_falls_back_to_the_scripted_reply(stack, model_on, co
     await _say(business, "my water heater is leaking")
     [reply] = stack.twilio.to(CUSTOMER)
     assert "name" in reply["Body"].lower()  # the intake's next question, not silence
+
+
+async def test_a_response_naming_no_model_is_still_metered_as_the_model_asked(stack, model_on):
+    """Tokens may have been spent: the usage event must be one the usage logger accepts (it
+    refuses an empty model), priced as the model we called."""
+    business, _ = await create_business()
+    stack.openai.script(Scripted.raw({"x": 1}))
+    await _say(business, "my water heater is leaking")
+    ai = [
+        e["data"] for e in stack.topic.of_type(events.USAGE_RECORDED) if e["data"]["kind"] == "ai"
+    ]
+    assert [d["model"] for d in ai] == [get_settings().openai_model]
 
 
 async def test_escalate_tool_alerts_the_owner(stack, model_on):

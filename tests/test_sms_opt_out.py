@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared_code.calls.handler import CallReport, handle_call_report
+from shared_code.calls.handler import handle_call_report
+from shared_code.contracts import CallReport
 from shared_code.messaging.webhooks import record_status
 from shared_code.platform.db import get_pool
 from tests.helpers import call_sid, create_business, drain_messages_queue, text_in
@@ -67,8 +68,11 @@ async def test_sink_that_wont_stop_is_not_an_opt_out(stack):
 async def test_opted_out_caller_gets_no_text_back_and_start_opts_back_in(stack):
     business, _ = await create_business()
     await _say(business, "STOP")
-    report = CallReport(call_sid(), CUSTOMER, business.phone_number, "dial-status", "no-answer")
-    assert (await handle_call_report(report.to_payload())).status == "suppressed_opted_out"
+    report = CallReport(
+        call_sid=call_sid(), from_number=CUSTOMER, to_number=business.phone_number,
+        source="dial-status", dial_status="no-answer",
+    )  # fmt: skip
+    assert (await handle_call_report(report)).status == "suppressed_opted_out"
     assert stack.twilio.to(CUSTOMER) == []
     await _say(business, "START")
     assert not await _opted_out(business)
@@ -83,12 +87,71 @@ async def test_yes_mid_conversation_is_an_answer_not_an_opt_in(stack):
     assert len(stack.twilio.to(CUSTOMER)) == 2
 
 
-async def test_help_names_the_business_and_how_to_reach_it(stack):
+async def _stored(body: str) -> int:
+    pool = await get_pool()
+    return int(
+        await pool.fetchval(
+            "SELECT count(*) FROM messages WHERE author = 'customer' AND body = $1", body
+        )
+    )
+
+
+@pytest.mark.parametrize("keyword", ["HELP", "help", "Info"])
+async def test_exact_help_is_recorded_and_answered_by_twilio_alone(stack, keyword):
+    """Twilio answers the bare HELP/INFO itself: a second answer from us was the bug."""
     business, _ = await create_business(name="Acme Plumbing")
-    await _say(business, "HELP")
-    [help_text] = stack.twilio.to(CUSTOMER)
-    assert "Acme Plumbing" in help_text["Body"] and business.phone_number in help_text["Body"]
-    assert "STOP" in help_text["Body"]
+    await _say(business, keyword)
+    assert stack.twilio.to(CUSTOMER) == []
+    assert await _stored(keyword) == 1  # the owner sees it in the conversation
+    assert not await _opted_out(business)
+
+
+async def test_help_in_words_is_an_ordinary_text_we_answer(stack):
+    business, _ = await create_business()
+    await _say(business, "help?")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+
+
+async def _say_with_verdict(business, body: str, opt_out_type: str) -> None:
+    """A text to a number in a Messaging Service with Advanced Opt-Out: Twilio adds its verdict."""
+    await text_in(CUSTOMER, business.phone_number, body, OptOutType=opt_out_type)
+    await drain_messages_queue()
+
+
+async def test_twilio_stop_verdict_on_a_keyword_we_dont_know_opts_out_silently(stack):
+    business, _ = await create_business()
+    await _say(business, "my sink is leaking")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+    await _say_with_verdict(business, "ARRET", "STOP")  # a French keyword added in the console
+    assert await _opted_out(business)
+    assert len(stack.twilio.to(CUSTOMER)) == 1  # Twilio confirmed it, not us
+    report = CallReport(
+        call_sid=call_sid(), from_number=CUSTOMER, to_number=business.phone_number,
+        source="dial-status", dial_status="no-answer",
+    )  # fmt: skip
+    assert (await handle_call_report(report)).status == "suppressed_opted_out"
+
+
+async def test_twilio_start_and_help_verdicts_are_recorded_not_answered(stack):
+    business, _ = await create_business()
+    await _say(business, "my sink is leaking")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+    await _say_with_verdict(business, "yes", "START")  # Twilio sent its confirmation already
+    await _say_with_verdict(business, "AIDE", "HELP")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+    assert await _stored("yes") == 1 and await _stored("AIDE") == 1
+    await _say_with_verdict(business, "COMMENCER", "START")
+    assert not await _opted_out(business)
+
+
+async def test_twilio_start_verdict_opts_back_in_without_our_confirmation(stack):
+    business, _ = await create_business()
+    await _say(business, "STOP")
+    await _say_with_verdict(business, "COMMENCER", "START")
+    assert not await _opted_out(business)
+    assert stack.twilio.to(CUSTOMER) == []
+    await _say(business, "I need a plumber")
+    assert len(stack.twilio.to(CUSTOMER)) == 1
 
 
 async def test_carrier_opt_out_error_21610_marks_the_number(stack):
@@ -126,8 +189,11 @@ async def test_property_no_text_reaches_an_opted_out_number(stack, steps):
         before = await _opted_out(business)
         sent_before = len(stack.twilio.to(CUSTOMER))
         if step == "<missed call>":
-            report = CallReport(call_sid(), CUSTOMER, business.phone_number, "dial-status", "busy")
-            await handle_call_report(report.to_payload())
+            report = CallReport(
+                call_sid=call_sid(), from_number=CUSTOMER, to_number=business.phone_number,
+                source="dial-status", dial_status="busy",
+            )  # fmt: skip
+            await handle_call_report(report)
         elif step == "<owner texts>":
             await text_in(business.owner_phone, business.phone_number, "On my way")
             await drain_messages_queue()

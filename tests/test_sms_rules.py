@@ -12,6 +12,7 @@ from shared_code.messaging import outbound
 from shared_code.messaging.webhooks import record_status
 from shared_code.platform import events
 from shared_code.platform.db import get_pool
+from shared_code.platform.work import work
 from tests.helpers import (
     create_business,
     deliver_events,
@@ -131,13 +132,12 @@ async def test_replies_to_a_customer_who_texts_during_quiet_hours_go_out(stack, 
 async def test_sends_from_one_number_are_paced(stack, configure):
     configure(SMS_RATE_PER_SECOND="2")
     business, _ = await create_business()
-    pool = await get_pool()
 
     async def one(n: int) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            await outbound.send_text(
-                conn, business, to=f"+1312555{1000 + n}", body="hi", author="system",
-                kind="notice", conversation_id=None, automated=False, source="/test",
+        async with work("/test") as w:
+            await outbound.send_after_commit(
+                w, business, to=f"+1312555{1000 + n}", body="hi", author="system",
+                kind="notice", fact=f"paced:{n}", conversation_id=None, automated=False,
             )  # fmt: skip
 
     await asyncio.gather(*(one(n) for n in range(5)))

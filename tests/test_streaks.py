@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import azure.functions as func
 import pytest
 
+from shared_code import contracts
 from shared_code.credits import streaks, usage_store
 from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from tests.helpers import create_business, deliver_events, post
-from tests.test_ledger import assert_balances_match_ledgers
+from tests.test_ledger import assert_balances_match_ledgers, deliver, priced_event, usage_event
 
 DAILY, M7 = 10_000, 100_000
 
@@ -208,9 +208,7 @@ async def test_settlement_and_usage_batches_at_once_neither_deadlock_nor_lose_a_
     newest_first = sorted(owners, key=lambda b: b.id, reverse=True)
     batches = [
         [
-            usage_store.price_event(str(uuid.uuid4()), None, {
-                "business_id": str(b.id), "kind": "sms", "segments": 1,
-            })
+            priced_event(usage_event(b.id, kind="sms", segments=1))
             for b in newest_first
         ]
         for _ in range(6)
@@ -301,3 +299,52 @@ async def test_milestone_note_reaches_the_owner_and_daily_rewards_do_not(stack):
     await deliver_events("notifications", granted, times=2)
     notes = stack.twilio.to(business.owner_phone)
     assert len(notes) == 1 and "7-day streak" in notes[0]["Body"]
+
+
+async def test_the_reward_events_the_settlement_writes_are_their_contracts(stack):
+    """The statement writes its outbox rows itself (md5 ids): each row must be what the
+    contract builds from its payload (id, subject, data), so a consumer that parses the payload
+    computes the id it was delivered."""
+    business, _ = await create_business(time_zone="America/Los_Angeles")
+    await start(business, "2026-06-01")
+    for d in days("2026-06-01", 7):
+        await streaks.record_activity(business.id, local("America/Los_Angeles", f"{d}T10:00"))
+    await streaks.settle(as_of=local("America/Los_Angeles", "2026-06-08T01:00"))
+    pool = await get_pool()
+    rows = await pool.fetch(
+        "SELECT id, source, subject, data FROM outbox WHERE type = $1",
+        events.STREAK_REWARD_GRANTED,
+    )
+    assert len(rows) == 8  # seven dailies and one milestone
+    for row in rows:
+        granted = contracts.parse_event(events.STREAK_REWARD_GRANTED, row["data"])
+        assert isinstance(granted, contracts.StreakRewardGranted)
+        assert granted.id == row["id"] and granted.subject() == row["subject"]
+        assert granted.to_json() == row["data"] and row["source"] == streaks.SOURCE
+
+
+async def test_a_reward_clears_the_low_credit_mark_only_once_back_above(stack, configure):
+    """Rewards change the balance as top-ups do: below the threshold the crossing stands (no
+    second signal), back above it is cleared, so the next fall signals again."""
+    configure(SIGNUP_CREDIT_MICRO="1005000", CREDITS_LOW_THRESHOLD_MICRO="1000000")
+    business, _ = await create_business(time_zone="America/Los_Angeles")
+    await start(business, "2026-06-01")
+    for d in days("2026-06-01", 2):
+        await streaks.record_activity(business.id, local("America/Los_Angeles", f"{d}T10:00"))
+    pool = await get_pool()
+
+    async def low_since() -> datetime | None:
+        mark = "SELECT credits_low_since FROM businesses WHERE id = $1"
+        return await pool.fetchval(mark, business.id)
+
+    await deliver(usage_event(business.id, kind="sms", segments=2))  # 988,400: crossed
+    crossed = await low_since()
+    assert crossed is not None and len(stack.topic.of_type(events.CREDITS_LOW)) == 1
+    await streaks.settle(as_of=local("America/Los_Angeles", "2026-06-02T01:00"))  # 998,400
+    assert await low_since() == crossed
+    await streaks.settle(as_of=local("America/Los_Angeles", "2026-06-03T01:00"))  # 1,008,400
+    assert await low_since() is None
+    await deliver(usage_event(business.id, kind="sms", segments=2))  # 991,800: crossed again
+    assert await low_since() is not None
+    assert len(stack.topic.of_type(events.CREDITS_LOW)) == 2
+    await assert_balances_match_ledgers()

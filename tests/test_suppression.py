@@ -6,7 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared_code.calls.handler import CallReport, handle_call_report
+from shared_code.calls.handler import handle_call_report
+from shared_code.contracts import CallReport
 from shared_code.platform import events, queues
 from shared_code.platform.db import get_pool
 from tests.helpers import call_sid, create_business
@@ -14,7 +15,7 @@ from tests.helpers import call_sid, create_business
 CALLER = "+13125550123"
 
 
-def missed(business, caller: str = CALLER, sid: str | None = None) -> dict:
+def missed(business, caller: str = CALLER, sid: str | None = None) -> CallReport:
     return CallReport(
         call_sid=sid or call_sid(),
         from_number=caller,
@@ -22,7 +23,7 @@ def missed(business, caller: str = CALLER, sid: str | None = None) -> dict:
         source="dial-status",
         dial_status="no-answer",
         duration_seconds=0,
-    ).to_payload()
+    )
 
 
 async def set_contact(business, phone: str, **columns) -> None:
@@ -51,8 +52,10 @@ async def close_conversations(business) -> None:
 
 async def test_not_missed_call_is_recorded_but_never_texted(stack):
     business, _ = await create_business()
-    payload = {**missed(business), "dial_status": "completed", "duration": 60}
-    outcome = await handle_call_report(payload)
+    report = missed(business).model_copy(
+        update={"dial_status": "completed", "duration_seconds": 60}
+    )
+    outcome = await handle_call_report(report)
     assert outcome.status == "not_missed"
     assert stack.twilio.sent == [] and stack.topic.received == []
 
@@ -165,7 +168,7 @@ async def test_quiet_hours_hold_the_text_until_they_end(stack, configure):
     pool = await get_pool()
     await pool.execute(
         "UPDATE calls SET hold_until = now() - interval '1 second' WHERE call_sid = $1",
-        payload["call_sid"],
+        payload.call_sid,
     )
     configure(QUIET_HOURS_START="00:00", QUIET_HOURS_END="00:00")
     assert (await handle_call_report(payload)).status == "sent"

@@ -62,10 +62,10 @@ async def test_a_batch_that_fails_is_retried_event_by_event(stack, monkeypatch):
     poison = uuid.UUID(burst[7]["id"])
     real_ingest = usage_store.ingest
 
-    async def failing_for_poison(batch, conn=None):
+    async def failing_for_poison(batch):
         if any(u.event_id == poison for u in batch):
             raise RuntimeError("this event cannot be written")
-        return await real_ingest(batch, conn)
+        return await real_ingest(batch)
 
     monkeypatch.setattr(usage_store, "ingest", failing_for_poison)
     outcomes = await asyncio.gather(*(deliver(e) for e in burst), return_exceptions=True)

@@ -1,8 +1,14 @@
-"""Owner and admin JSON API: authentication, errors, and the business endpoints.
+"""The API's kernel: who is calling, which business they may touch, request bodies, errors.
 
-Plain functions from (principal, input) to (status, JSON); `functions/owner_api.py` adapts them
-to HTTP. An owner key sees only its own business: anything else is "not found", so a key cannot
-learn which ids exist.
+Plain functions from (principal, input) to (status, JSON) live in one module per resource
+(`businesses`, `conversations`, `account`); `functions/owner_api.py` adapts them to HTTP. The
+rules every resource shares are here, once:
+
+- an owner key sees only its own business: any other id is "not found", exactly as an id that
+  does not exist, so a key cannot learn which ids are real (`Principal.may_touch`);
+- an admin key may touch any business, and must name it where the route does not;
+- a body is a JSON object (else 400 `invalid_json`) that a pydantic model validates (else 422
+  `validation_failed`, one detail per field).
 """
 
 from __future__ import annotations
@@ -10,19 +16,24 @@ from __future__ import annotations
 import hmac
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared_code.businesses import store
 from shared_code.platform.settings import get_settings
 
 Json = dict[str, Any]
+SOURCE = "/nevermiss/owner_api"  # the CloudEvents source of what the API's units of work record
+Model = TypeVar("Model", bound=BaseModel)
 
 
 @dataclass
 class ApiError(Exception):
+    """Raised by any API function; the adapter turns it into `{"error": {...}}` and `status`."""
+
     status: int
     code: str
     message: str
@@ -30,6 +41,11 @@ class ApiError(Exception):
 
     def to_json(self) -> Json:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def not_found(noun: str) -> ApiError:
+    """The one answer for "does not exist" and "not yours" alike."""
+    return ApiError(404, "not_found", f"no such {noun}")
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,12 @@ class Principal:
         return self.is_admin or self.business_id == business_id
 
 
+def admin_only(principal: Principal, action: str) -> None:
+    """403 unless an admin key is calling (`action`: "create businesses", "add credit")."""
+    if not principal.is_admin:
+        raise ApiError(403, "forbidden", f"only an admin key may {action}")
+
+
 async def authenticate(authorization: str | None) -> Principal:
     scheme, _, key = (authorization or "").partition(" ")
     key = key.strip()
@@ -63,66 +85,54 @@ async def authenticate(authorization: str | None) -> Principal:
     return Principal(is_admin=False, business_id=business_id)
 
 
-def parse_json_object(body: bytes) -> Json:
+def parse_id(raw: str, noun: str) -> uuid.UUID:
+    """A path id; a malformed one is "not found" like any id the caller may not see."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise not_found(noun) from None
+
+
+def business_for(principal: Principal, where: str | Mapping[str, str]) -> uuid.UUID:
+    """The business a request is about.
+
+    `where` is the route's `{business_id}` (a str: 404 unless the caller may touch it) or the
+    query parameters of a route without one (an owner key means its own business and any
+    `business_id` parameter is ignored; an admin key must pass `?business_id=`, else 422).
+    The business may still not exist: the caller reads it and answers 404 then.
+    """
+    if isinstance(where, str):
+        business_id = parse_id(where, "business")
+        if not principal.may_touch(business_id):
+            raise not_found("business")
+        return business_id
+    if not principal.is_admin:
+        assert principal.business_id is not None
+        return principal.business_id
+    try:
+        return uuid.UUID(where["business_id"])
+    except (KeyError, ValueError):
+        raise ApiError(422, "validation_failed", "admin keys must pass ?business_id=") from None
+
+
+def parse_model(model_cls: type[Model], body: bytes) -> Model:
+    """The request body as `model_cls`: 400 `invalid_json` unless it is a JSON object, 422
+    `validation_failed` with a `{field, message}` detail per invalid field."""
     try:
         value = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_json", "request body must be a JSON object")
-    return value
+    try:
+        return model_cls.model_validate(value)
+    except ValidationError as exc:
+        raise _validation_failed(exc) from exc
 
 
-def validation_error(exc: ValidationError) -> ApiError:
+def _validation_failed(exc: ValidationError) -> ApiError:
     details = [
         {"field": ".".join(str(part) for part in err["loc"]), "message": err["msg"]}
         for err in exc.errors(include_url=False, include_input=False)
     ]
     return ApiError(422, "validation_failed", "some fields are invalid", details)
-
-
-def _business_id(raw: str, principal: Principal) -> uuid.UUID:
-    try:
-        business_id = uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(404, "not_found", "no such business") from None
-    if not principal.may_touch(business_id):
-        raise ApiError(404, "not_found", "no such business")
-    return business_id
-
-
-async def create_business(principal: Principal, body: bytes) -> tuple[int, Json]:
-    if not principal.is_admin:
-        raise ApiError(403, "forbidden", "only an admin key may create businesses")
-    try:
-        data = store.BusinessCreate.model_validate(parse_json_object(body))
-    except ValidationError as exc:
-        raise validation_error(exc) from exc
-    try:
-        business, key = await store.create_business(data)
-    except store.NumberTaken:
-        raise ApiError(
-            409, "number_taken", f"{data.phone_number} already belongs to a business"
-        ) from None
-    return 201, {"business": business.to_json(), "owner_api_key": key}
-
-
-async def read_business(principal: Principal, raw_id: str) -> tuple[int, Json]:
-    business = await store.get_business(_business_id(raw_id, principal))
-    if business is None:
-        raise ApiError(404, "not_found", "no such business")
-    return 200, {"business": business.to_json()}
-
-
-async def patch_business(principal: Principal, raw_id: str, body: bytes) -> tuple[int, Json]:
-    business_id = _business_id(raw_id, principal)
-    try:
-        patch = store.BusinessPatch.model_validate(parse_json_object(body))
-        business = await store.update_business(business_id, patch)
-    except ValidationError as exc:
-        raise validation_error(exc) from exc
-    except ValueError as exc:
-        raise ApiError(422, "validation_failed", str(exc)) from exc
-    if business is None:
-        raise ApiError(404, "not_found", "no such business")
-    return 200, {"business": business.to_json()}

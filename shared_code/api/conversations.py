@@ -1,24 +1,34 @@
-"""Owner and admin API for conversations: list, read with messages, take over, release, send.
+"""The conversation resource: list, read with messages, take over, release, send.
 
 Same rules as the business endpoints: an owner key sees only its own business's conversations
 (anything else is "not found"); the owner's actions go through `owner_relay`, the same code the
-owner's SMS commands use.
+owner's SMS commands use. Reads come from `messaging.inbox`; this module only shapes them.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared_code.api.auth import ApiError, Json, Principal, parse_json_object, validation_error
+from shared_code.api.auth import (
+    SOURCE,
+    ApiError,
+    Json,
+    Principal,
+    business_for,
+    not_found,
+    parse_id,
+    parse_model,
+)
+from shared_code.businesses import consents
 from shared_code.businesses.store import get_business
-from shared_code.messaging import owner_relay
-from shared_code.platform.db import get_pool
+from shared_code.messaging import inbox, owner_relay
+from shared_code.platform.work import work
 
-STATUSES = ("open", "closed", "all")
+# The relay's refusals that are about the conversation's state (409), not the request (422).
+_CONFLICTS = frozenset({"closed", "opted_out", "blocked", "landline", "undeliverable"})
 
 
 class OwnerMessage(BaseModel):
@@ -60,88 +70,63 @@ def _message_json(row: asyncpg.Record) -> Json:
     }
 
 
-async def _visible(
-    conn: asyncpg.Connection, principal: Principal, raw_id: str, *, lock: bool = False
-) -> asyncpg.Record:
-    try:
-        conversation_id = uuid.UUID(raw_id)
-    except ValueError:
-        raise ApiError(404, "not_found", "no such conversation") from None
-    row = await conn.fetchrow(
-        "SELECT * FROM conversations WHERE id = $1" + (" FOR UPDATE" if lock else ""),
-        conversation_id,
-    )
+def _visible(principal: Principal, row: asyncpg.Record | None) -> asyncpg.Record:
     if row is None or not principal.may_touch(row["business_id"]):
-        raise ApiError(404, "not_found", "no such conversation")
+        raise not_found("conversation")
     return row
 
 
 async def list_conversations(principal: Principal, params: dict[str, str]) -> tuple[int, Json]:
     status = params.get("status", "open")
-    if status not in STATUSES:
-        raise ApiError(422, "validation_failed", f"status must be one of {', '.join(STATUSES)}")
+    if status not in inbox.STATUSES:
+        raise ApiError(
+            422, "validation_failed", f"status must be one of {', '.join(inbox.STATUSES)}"
+        )
     try:
         limit = min(max(int(params.get("limit", "50")), 1), 200)
     except ValueError:
         raise ApiError(422, "validation_failed", "limit must be a number") from None
-    business_id = principal.business_id
-    if principal.is_admin:
-        try:
-            business_id = uuid.UUID(params["business_id"])
-        except (KeyError, ValueError):
-            raise ApiError(422, "validation_failed", "admin keys must pass ?business_id=") from None
-    pool = await get_pool()
-    rows = await pool.fetch(
-        "SELECT * FROM conversations WHERE business_id = $1 AND ($2 = 'all' OR status = $2)"
-        " ORDER BY last_activity_at DESC LIMIT $3",
-        business_id, status, limit,
-    )  # fmt: skip
+    rows = await inbox.list_conversations(business_for(principal, params), status, limit)
     return 200, {"conversations": [_conversation_json(r) for r in rows]}
 
 
 async def read_conversation(principal: Principal, raw_id: str) -> tuple[int, Json]:
-    pool = await get_pool()
-    async with pool.acquire() as conn:
-        row = await _visible(conn, principal, raw_id)
-        messages = await conn.fetch(
-            "SELECT * FROM messages WHERE conversation_id = $1"
-            " ORDER BY coalesce(received_at, created_at), id",
-            row["id"],
-        )
+    thread = await inbox.read_thread(parse_id(raw_id, "conversation"))
+    if thread is None:
+        raise not_found("conversation")
+    row = _visible(principal, thread.conversation)
     return 200, {
         "conversation": _conversation_json(row),
-        "messages": [_message_json(m) for m in messages],
+        "messages": [_message_json(m) for m in thread.messages],
+        # The consent behind a conversation opened by a missed-call text-back, else null.
+        "text_back_consent": await consents.for_call(row["origin_call_sid"], row["business_id"]),
     }
 
 
 async def _owner_action(
     principal: Principal, raw_id: str, action: str, body: bytes = b""
 ) -> tuple[int, Json]:
-    text = ""
-    if action == "send":
+    """Take over, release or send, in one unit of work with the conversation's row locked; the
+    relay's refusals become 409 (the conversation's state) or 422 (the request)."""
+    text = parse_model(OwnerMessage, body).body if action == "send" else ""
+    conversation_id = parse_id(raw_id, "conversation")
+    request = f"api:{uuid.uuid4()}"  # the texts this request causes are its own
+    async with work(SOURCE) as w:
+        row = _visible(principal, await inbox.conversation(w.conn, conversation_id, lock=True))
+        business = await get_business(row["business_id"], w.conn)
+        assert business is not None
         try:
-            text = OwnerMessage.model_validate(parse_json_object(body)).body
-        except ValidationError as exc:
-            raise validation_error(exc) from exc
-    pool = await get_pool()
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            row = await _visible(conn, principal, raw_id, lock=True)
-            business = await get_business(row["business_id"], conn)
-            assert business is not None
-            try:
-                result: Any
-                if action == "takeover":
-                    result = await owner_relay.take_over(conn, row)
-                elif action == "release":
-                    result = await owner_relay.release(conn, business, row)
-                else:
-                    result = await owner_relay.send_as_owner(conn, business, row, text)
-            except owner_relay.OwnerActionError as err:
-                status = 409 if err.code in ("closed", "opted_out", "blocked", "landline") else 422
-                raise ApiError(status, err.code, err.reason) from None
-        fresh = await conn.fetchrow("SELECT * FROM conversations WHERE id = $1", row["id"])
-    await owner_relay.after_commit(result)
+            if action == "takeover":
+                result = await owner_relay.take_over(w, row)
+            elif action == "release":
+                result = await owner_relay.release(w, business, row, about=request)
+            else:
+                result = await owner_relay.send_as_owner(w, business, row, text, about=request)
+        except owner_relay.OwnerActionError as err:
+            status = 409 if err.code in _CONFLICTS else 422
+            raise ApiError(status, err.code, err.reason) from None
+        fresh = await inbox.conversation(w.conn, conversation_id)  # as it will commit
+    assert fresh is not None
     return 200, {"conversation": _conversation_json(fresh), "outcome": result.outcome}
 
 

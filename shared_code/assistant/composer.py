@@ -11,15 +11,16 @@ import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
 from shared_code.assistant import intake, keywords, model
 from shared_code.businesses.hours import describe_hours
 from shared_code.businesses.store import Business
+from shared_code.contracts import UsageRecorded
 from shared_code.credits import ledger, pricing
 from shared_code.platform.settings import get_settings
+from shared_code.platform.work import Work
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,7 @@ class ReplyPlan:
     escalate_reason: str | None = None
     close_reason: str | None = None
     auto_responder: bool = False
-    usage_events: list[dict[str, Any]] = field(default_factory=list)
-    event_ids: list[uuid.UUID] = field(default_factory=list)  # to publish after commit
+    usage: list[UsageRecorded] = field(default_factory=list)  # recorded with the reply
 
 
 def profile(business: Business) -> model.BusinessProfile:
@@ -52,19 +52,16 @@ def _usage_event(
     conversation: asyncpg.Record,
     usage: model.ModelUsage,
     reservation: uuid.UUID,
-) -> dict[str, Any]:
-    return {
-        "reservation_id": str(reservation),
-        "call_id": str(uuid.uuid4()),  # one model call happened once: its own id
-        "business_id": str(business.id),
-        "conversation_id": str(conversation["id"]),
-        "kind": "ai",
-        "model": usage.model,
-        "input_tokens": usage.input_tokens,
-        "cached_tokens": usage.cached_tokens,
-        "output_tokens": usage.output_tokens,
-        "latency_ms": usage.latency_ms,
-    }
+) -> UsageRecorded:
+    return UsageRecorded(
+        business_id=business.id, conversation_id=conversation["id"], kind="ai",
+        call_id=uuid.uuid4(),  # one model call happened once: its own id
+        # A response that named no model (garbage) was still a call to the one we asked.
+        model=usage.model or get_settings().openai_model,
+        reservation_id=reservation, input_tokens=usage.input_tokens,
+        cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
+        latency_ms=usage.latency_ms,
+    )  # fmt: skip
 
 
 def emergency_words() -> tuple[str, ...]:
@@ -83,7 +80,7 @@ def emergency_ack(business: Business) -> str:
 
 
 async def compose(
-    conn: asyncpg.Connection,
+    w: Work,
     business: Business,
     conversation: asyncpg.Record,
     texts: list[str],
@@ -99,15 +96,13 @@ async def compose(
     if escalated and any(keywords.is_emergency(t, emergency_words()) for t in texts):
         fallback = scripted()
         return ReplyPlan(emergency_ack(business), fallback.lead, fallback.complete)
-    usage_events: list[dict[str, Any]] = []
+    usage_events: list[UsageRecorded] = []
     if model.is_configured():
-        reservation = await _admit(conn, business, history)
+        reservation = await _admit(w.conn, business, history)
         if reservation is None:
-            exhausted = await ledger.note_exhausted(conn, business.id)
+            await ledger.note_exhausted(w, business.id)
             fallback = scripted()
-            return ReplyPlan(
-                fallback.reply, fallback.lead, fallback.complete, event_ids=[exhausted]
-            )
+            return ReplyPlan(fallback.reply, fallback.lead, fallback.complete)
         else:
             try:
                 turn = await model.ai_turn(
@@ -117,11 +112,14 @@ async def compose(
             except model.AssistantUnavailable as exc:
                 log.warning("model unavailable, scripted reply instead: %s", type(exc).__name__)
                 if exc.usage is None:
-                    await ledger.release(reservation, conn)
+                    await ledger.release(reservation, w.conn)
                 else:
                     usage_events.append(
                         _usage_event(business, conversation, exc.usage, reservation)
                     )
+            except Exception:  # no usage event will come to settle the hold: give it back now
+                await ledger.release(reservation, w.conn)
+                raise
             else:
                 usage_events.append(_usage_event(business, conversation, turn.usage, reservation))
                 merged = {**lead, **{k: v for k, v in turn.lead_updates.items() if v}}
@@ -132,10 +130,10 @@ async def compose(
                     lead_complete=intake.next_missing(merged) is None,
                     escalate_reason=turn.escalate_reason,
                     close_reason=turn.close_reason,
-                    usage_events=usage_events,
+                    usage=usage_events,
                 )
     fallback = scripted()
-    return ReplyPlan(fallback.reply, fallback.lead, fallback.complete, usage_events=usage_events)
+    return ReplyPlan(fallback.reply, fallback.lead, fallback.complete, usage=usage_events)
 
 
 # A generous ceiling per turn: system prompt and tools, the history, two requests of output.

@@ -1,9 +1,17 @@
 """What an inbound customer text means for compliance (opt-out, opt-in, help) and for urgency.
 
 Twilio handles its own keywords on long codes only when the *whole* body is the keyword: it
-blocks (or unblocks) the number and sends its own confirmation. We must record the same opt-out,
-but must not text a second confirmation (it would fail with 21610 anyway), hence
-`KeywordMatch.exact_keyword`. Natural-language opt-outs ("please stop texting me") are our own
+blocks (or unblocks) the number and sends its own confirmation, and answers HELP/INFO itself.
+We must record the same opt-out, but must not text a second answer (a confirmation would fail
+with 21610 anyway), hence `KeywordMatch.exact_keyword`. With a Messaging Service and Advanced
+Opt-Out, Twilio also tells us its verdict (`OptOutType`: STOP, START or HELP, its configured
+keywords in any language): when present it wins over our reading of the body.
+
+STOP is read generously ("Stop." and "STOP!!!" count as exact: recording an opt-out is always
+safe), HELP strictly (only the bare word, any case): a "help?" that Twilio did not answer must
+reach someone who will, so anything but the bare word is an ordinary text for the assistant.
+
+Natural-language opt-outs ("please stop texting me") are our own
 addition: people rarely type a bare STOP, and texting someone who asked us to stop is the one
 mistake this product must never make. The other side matters as much, though: a plumber's
 customers say "stop" about leaks all day ("my sink won't stop leaking"), so only phrases that are
@@ -32,6 +40,8 @@ class KeywordMatch:
     # True when the whole body is one of Twilio's own keywords: Twilio then replies (and blocks or
     # unblocks) by itself on long codes, so we record the change but send no confirmation.
     exact_keyword: bool
+    # True when Twilio said so itself (Advanced Opt-Out's `OptOutType`): it has answered already.
+    twilio_verdict: bool = False
 
 
 # Twilio's default English keywords (REFERENCE.md). REVOKE and OPTOUT were added by Twilio later
@@ -39,6 +49,8 @@ class KeywordMatch:
 OPT_OUT_KEYWORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit"})
 OPT_IN_KEYWORDS = frozenset({"start", "yes", "unstop"})
 HELP_KEYWORDS = frozenset({"help", "info"})
+# Advanced Opt-Out's `OptOutType` values: Twilio's verdict on the whole body.
+OPT_OUT_TYPES = {"STOP": Intent.OPT_OUT, "START": Intent.OPT_IN, "HELP": Intent.HELP}
 EXTRA_OPT_OUT_KEYWORDS = frozenset({"revoke", "optout"})
 
 # Every natural-language opt-out below needs at least one of these words, standing alone. Tests
@@ -129,15 +141,21 @@ def _natural_opt_out(text: str) -> bool:
     return any(_is_bare_opt_out(clause) for clause in re.split(r"[.,;:!?\n]+|\s-\s", text))
 
 
-def classify(body: str) -> KeywordMatch:
-    """Opt-out, opt-in or help, and whether Twilio itself already acted on the message."""
+def classify(body: str, opt_out_type: str | None = None) -> KeywordMatch:
+    """Opt-out, opt-in or help, and whether Twilio itself already acted on the message.
+
+    `opt_out_type` is the webhook's `OptOutType` (Advanced Opt-Out only): when it names one of
+    STOP/START/HELP it decides, whatever the body says; an unknown value is ignored."""
+    verdict = OPT_OUT_TYPES.get((opt_out_type or "").strip().upper())
+    if verdict is not None:
+        return KeywordMatch(verdict, exact_keyword=True, twilio_verdict=True)
     text = _normalize(body)
     whole = _strip_ends(text)
     if whole in OPT_OUT_KEYWORDS or whole in EXTRA_OPT_OUT_KEYWORDS:
         return KeywordMatch(Intent.OPT_OUT, exact_keyword=True)
     if whole in OPT_IN_KEYWORDS:
         return KeywordMatch(Intent.OPT_IN, exact_keyword=True)
-    if whole in HELP_KEYWORDS:
+    if text in HELP_KEYWORDS:  # the bare word only (normalised: any case, no stray spaces)
         return KeywordMatch(Intent.HELP, exact_keyword=True)
     # Opt-out wins over opt-in in a mixed message: not texting is always the safe side.
     if _natural_opt_out(text):

@@ -12,10 +12,11 @@ model answers with tool calls only, one follow-up request (tool results appended
 customer-facing text.
 
 What the model is sent (system prompt, tool schemas, the conversation as messages) is built in
-`assistant_prompt`; this module owns the client, the requests, reading the tool calls back and
-metering the tokens. The real `openai` client is used, pointed at `OPENAI_BASE_URL` (Azure OpenAI
-when that is an `*.openai.azure.com` endpoint, `OPENAI_MODEL` then naming the deployment). Logs
-carry token counts, latency and tool names, never the key or what the customer wrote.
+`assistant_prompt`; this module owns the requests, reading the tool calls back and metering the
+tokens. The client (the real `openai` one, pointed at `OPENAI_BASE_URL`) is
+`platform.openai_client`'s; the `openai` package is imported on the first turn, not with this
+module, so a worker that never calls the model never loads it. Logs carry token counts, latency
+and tool names, never the key or what the customer wrote.
 """
 
 from __future__ import annotations
@@ -25,15 +26,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
-
-import openai
-from openai.types.chat import (
-    ChatCompletion,
-    ChatCompletionMessageParam,
-    ChatCompletionToolChoiceOptionParam,
-)
+from typing import TYPE_CHECKING, Any
 
 from shared_code.assistant.prompt import (
     LEAD_FIELDS,
@@ -43,7 +36,15 @@ from shared_code.assistant.prompt import (
     build_messages,
     follow_up_messages,
 )
+from shared_code.platform import openai_client
 from shared_code.platform.settings import get_settings
+
+if TYPE_CHECKING:
+    from openai.types.chat import (
+        ChatCompletion,
+        ChatCompletionMessageParam,
+        ChatCompletionToolChoiceOptionParam,
+    )
 
 __all__ = [
     "MAX_REPLY_CHARS",
@@ -52,14 +53,12 @@ __all__ = [
     "BusinessProfile",
     "ModelUsage",
     "ai_turn",
-    "close_client",
     "is_configured",
     "trim_reply",
 ]
 
 log = logging.getLogger(__name__)
 
-AZURE_API_VERSION = "2024-10-21"
 MAX_REPLY_CHARS = 320  # two GSM-7 segments are 306; the prompt asks for 300, this is the hard cap
 MAX_OUTPUT_TOKENS = 200
 TEMPERATURE = 0.2  # steady, factual intake; creativity here only invents promises
@@ -110,61 +109,6 @@ def trim_reply(text: str, limit: int = MAX_REPLY_CHARS) -> str:
     if sep and len(head) >= limit // 2:
         cut = head
     return cut.rstrip(" ,;:-") + "..."
-
-
-_client: openai.AsyncOpenAI | None = None
-_client_loop: asyncio.AbstractEventLoop | None = None
-_client_config: tuple[str, str] | None = None
-
-
-def _is_azure(base_url: str) -> bool:
-    return ".openai.azure.com" in base_url
-
-
-async def _get_client(timeout_seconds: float) -> openai.AsyncOpenAI:
-    """One client per event loop (its connection pool belongs to the loop that opened it)."""
-    global _client, _client_loop, _client_config
-    loop = asyncio.get_running_loop()
-    settings = get_settings()
-    key, base_url = settings.openai_api_key.get_secret_value(), settings.openai_base_url
-    config = (key, base_url)
-    if _client is not None and _client_loop is loop and _client_config == config:
-        return _client
-    if _client is not None and _client_loop is loop:
-        await _client.close()  # settings changed under us (tests): don't leak the old pool
-    # The SDK's aiohttp transport (aiohttp is already how we speak to Twilio and storage) costs
-    # less CPU per request than its default httpx stack, on the path of every AI reply.
-    http_client = openai.DefaultAioHttpClient()
-    client: openai.AsyncOpenAI
-    if _is_azure(base_url):
-        parts = urlsplit(base_url)
-        client = openai.AsyncAzureOpenAI(
-            api_key=key,
-            azure_endpoint=f"{parts.scheme}://{parts.netloc}",
-            api_version=AZURE_API_VERSION,
-            max_retries=0,
-            timeout=timeout_seconds,
-            http_client=http_client,
-        )
-    else:
-        client = openai.AsyncOpenAI(
-            api_key=key,
-            base_url=base_url or None,
-            max_retries=0,
-            timeout=timeout_seconds,
-            http_client=http_client,
-        )
-    _client, _client_loop, _client_config = client, loop, config
-    return client
-
-
-async def close_client() -> None:
-    """Close the HTTP pool behind the client (shutdown, and tests between cases)."""
-    global _client, _client_loop, _client_config
-    client, loop = _client, _client_loop
-    _client, _client_loop, _client_config = None, None, None
-    if client is not None and loop is asyncio.get_running_loop():
-        await client.close()
 
 
 @dataclass
@@ -272,6 +216,8 @@ def create_arguments(
     the typed arguments satisfy `create`'s required arguments and keep each key's place, so the
     body sent is byte for byte the same (a test checks).
     """
+    from openai import omit
+
     return {
         "model": model,
         "messages": [],
@@ -279,8 +225,8 @@ def create_arguments(
         "tool_choice": tool_choice,
         "temperature": TEMPERATURE,
         # Azure's GA API version predates max_completion_tokens; OpenAI deprecated max_tokens.
-        "max_tokens": MAX_OUTPUT_TOKENS if azure else openai.omit,
-        "max_completion_tokens": openai.omit if azure else MAX_OUTPUT_TOKENS,
+        "max_tokens": MAX_OUTPUT_TOKENS if azure else omit,
+        "max_completion_tokens": omit if azure else MAX_OUTPUT_TOKENS,
         "extra_body": {"messages": messages, "tools": TOOLS},
     }
 
@@ -295,12 +241,15 @@ async def _request(
 
     Every way it can go wrong becomes `AssistantUnavailable` carrying the usage spent so far.
     """
+    import openai
+    from openai.types.chat import ChatCompletion
+
     settings = get_settings()
-    azure = _is_azure(settings.openai_base_url)
+    azure = openai_client.is_azure(settings.openai_base_url)
     try:
         async with asyncio.timeout_at(deadline):
             remaining = max(deadline - asyncio.get_running_loop().time(), 0.001)
-            client = await _get_client(remaining)
+            client = await openai_client.get_client(remaining)
             completion = await client.chat.completions.create(
                 **create_arguments(settings.openai_model, messages, tool_choice, azure),
                 timeout=remaining,
@@ -379,6 +328,8 @@ async def ai_turn(
 
 def _unavailable(exc: BaseException, tally: _Tally) -> AssistantUnavailable:
     """One exception type for the caller; the log names the cause without the request's text."""
+    import openai
+
     if isinstance(exc, TimeoutError | openai.APITimeoutError):
         cause = "timed out"
     elif isinstance(exc, openai.APIStatusError):

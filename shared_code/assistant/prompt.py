@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+if TYPE_CHECKING:  # types only: importing `openai` costs a cold start half a second
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 log = logging.getLogger(__name__)
 

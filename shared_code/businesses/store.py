@@ -7,7 +7,9 @@ webhook path go through a short per-process cache, dropped on every change made 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import time
 import uuid
@@ -21,6 +23,8 @@ from shared_code.businesses import hours, templates
 from shared_code.platform.db import get_pool
 from shared_code.platform.phones import to_e164
 from shared_code.platform.settings import get_settings, is_valid_time_zone
+
+log = logging.getLogger(__name__)
 
 
 def _phone(value: str) -> str:
@@ -62,8 +66,13 @@ class FaqEntry(BaseModel):
     a: str = Field(min_length=1, max_length=600)
 
 
-class BusinessPatch(BaseModel):
-    """Fields an owner may change. Absent fields are left as they are."""
+# A Twilio Messaging Service SID (A2P 10DLC sender): "MG" and 32 hex digits, as migration 007
+# checks too.
+MessagingServiceSid = Annotated[str, Field(pattern=r"^MG[0-9a-fA-F]{32}$")]
+
+
+class BusinessFields(BaseModel):
+    """The business's settings, as an admin creates them and an owner changes them."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -78,9 +87,19 @@ class BusinessPatch(BaseModel):
     services: str | None = Field(default=None, max_length=2000)
     service_area: str | None = Field(default=None, max_length=500)
     faq: list[FaqEntry] | None = Field(default=None, max_length=30)
+    # A2P 10DLC: texts go through this Messaging Service (its registered campaign) when set.
+    messaging_service_sid: MessagingServiceSid | None = None
 
 
-class BusinessCreate(BusinessPatch):
+class BusinessPatch(BusinessFields):
+    """Fields an owner may change. Absent fields are left as they are; `owner_phone`,
+    `owner_name` and `messaging_service_sid` may be cleared with null. `resume_sending: true`
+    lifts a pause of automated texts (`sending_paused_reason`) once the sender is fixed."""
+
+    resume_sending: bool | None = None
+
+
+class BusinessCreate(BusinessFields):
     """What an admin gives to register a business and its Twilio number."""
 
     name: str = Field(min_length=1, max_length=120)
@@ -103,6 +122,10 @@ class Business:
     services: str = ""
     service_area: str = ""
     faq: tuple[dict[str, str], ...] = field(default_factory=tuple)
+    # A2P 10DLC: texts go through this Messaging Service when set (else from phone_number).
+    messaging_service_sid: str | None = None
+    # Set when Twilio refused our sender's configuration: automated texts wait for the operator.
+    sending_paused_reason: str | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Business:
@@ -120,6 +143,8 @@ class Business:
             services=row["services"],
             service_area=row["service_area"],
             faq=tuple(row["faq"]),
+            messaging_service_sid=row["messaging_service_sid"],
+            sending_paused_reason=row["sending_paused_reason"],
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -137,6 +162,8 @@ class Business:
             "services": self.services,
             "service_area": self.service_area,
             "faq": list(self.faq),
+            "messaging_service_sid": self.messaging_service_sid,
+            "sending_paused_reason": self.sending_paused_reason,
         }
 
     def is_blocked(self, phone: str) -> bool:
@@ -179,7 +206,7 @@ async def create_business(data: BusinessCreate) -> tuple[Business, str]:
             from shared_code.credits.ledger import credit  # the ledger builds on businesses
 
             await credit(
-                row["id"], signup, f"signup:{row['id']}", "adjustment", "signup credit", conn
+                row["id"], signup, f"signup:{row['id']}", "adjustment", "signup credit", conn=conn
             )
             row = await conn.fetchrow("SELECT * FROM businesses WHERE id = $1", row["id"])
     _forget(row["phone_number"])
@@ -195,23 +222,33 @@ async def get_business(
     return Business.from_row(row) if row else None
 
 
-NULLABLE = frozenset({"owner_phone", "owner_name"})
+NULLABLE = frozenset({"owner_phone", "owner_name", "messaging_service_sid"})
 
 
 async def update_business(business_id: uuid.UUID, patch: BusinessPatch) -> Business | None:
-    """Apply the fields present in `patch` in one UPDATE; None if there is no such business."""
+    """Apply the fields present in `patch` (one UPDATE) and a requested resume of sending, in
+    one transaction; None if there is no such business."""
     values = patch.model_dump(exclude_unset=True)
+    resume = bool(values.pop("resume_sending", None))
     if any(v is None for k, v in values.items() if k not in NULLABLE):
-        raise ValueError("only owner_phone and owner_name may be cleared with null")
-    if not values:
-        return await get_business(business_id)
-    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(values, start=2))
+        raise ValueError(
+            "only owner_phone, owner_name and messaging_service_sid may be cleared with null"
+        )
     pool = await get_pool()
-    row = await pool.fetchrow(
-        f"UPDATE businesses SET {assignments}, updated_at = now() WHERE id = $1 RETURNING *",
-        business_id,
-        *values.values(),
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        if values:
+            assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(values, start=2))
+            found = await conn.fetchval(
+                f"UPDATE businesses SET {assignments}, updated_at = now() WHERE id = $1"
+                " RETURNING 1",
+                business_id,
+                *values.values(),
+            )
+            if found is None:
+                return None
+        if resume:
+            await resume_sending(conn, business_id)
+        row = await conn.fetchrow("SELECT * FROM businesses WHERE id = $1", business_id)
     if row is None:
         return None
     _forget(row["phone_number"])
@@ -227,8 +264,16 @@ async def business_id_for_key(key: str) -> uuid.UUID | None:
     return business_id
 
 
-# Per-process cache of business by Twilio number, for the webhook path.
+# Per-process cache of business by Twilio number, for the webhook path: served while fresh
+# (BUSINESS_CACHE_SECONDS), and kept afterwards as the last known answer for when PostgreSQL is
+# unreachable (the caller still hears the business's greeting).
 _by_number: dict[str, tuple[float, Business | None]] = {}
+_DB_BREAKER_SECONDS = 2.0
+_db_down_until = 0.0
+
+
+class BusinessLookupUnavailable(Exception):
+    """PostgreSQL did not answer and this process knows nothing about the number."""
 
 
 def _forget(phone_number: str) -> None:
@@ -236,18 +281,63 @@ def _forget(phone_number: str) -> None:
 
 
 def clear_cache() -> None:
+    global _db_down_until
     _by_number.clear()
+    _db_down_until = 0.0
 
 
-async def business_by_number(phone_number: str) -> Business | None:
+async def business_by_number(
+    phone_number: str, *, timeout_seconds: float | None = None
+) -> Business | None:
+    """The business that owns `phone_number` (None: no business does).
+
+    When the database fails or takes longer than `timeout_seconds` (the webhooks pass a short
+    one), the last answer this process saw is served instead, however old; with none,
+    BusinessLookupUnavailable. After a failure the database is not asked again for a moment."""
+    global _db_down_until
     ttl = get_settings().business_cache_seconds
     now = time.monotonic()
     hit = _by_number.get(phone_number)
     if hit is not None and now - hit[0] < ttl:
         return hit[1]
-    pool = await get_pool()
-    row = await pool.fetchrow("SELECT * FROM businesses WHERE phone_number = $1", phone_number)
+    try:
+        if now < _db_down_until:
+            raise BusinessLookupUnavailable("database marked down moments ago")
+        async with asyncio.timeout(timeout_seconds):
+            pool = await get_pool()
+            row = await pool.fetchrow(
+                "SELECT * FROM businesses WHERE phone_number = $1", phone_number
+            )
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+            BusinessLookupUnavailable) as exc:  # fmt: skip
+        if not isinstance(exc, BusinessLookupUnavailable):
+            log.warning("business lookup failed (%s): serving the last known", type(exc).__name__)
+            _db_down_until = time.monotonic() + _DB_BREAKER_SECONDS
+        if hit is None:
+            raise BusinessLookupUnavailable(phone_number) from exc
+        return hit[1]
     business = Business.from_row(row) if row else None
-    if ttl > 0:
-        _by_number[phone_number] = (now, business)
+    _by_number[phone_number] = (now, business)
     return business
+
+
+async def pause_sending(conn: asyncpg.Connection, business_id: uuid.UUID, reason: str) -> bool:
+    """Twilio refused the business's sender configuration (unregistered 10DLC, unverified
+    toll-free, no route): hold its automated texts until the operator fixes it and resumes.
+    True when this call paused it (the first refusal); later ones keep the first reason."""
+    paused = await conn.fetchval(
+        "UPDATE businesses SET sending_paused_at = now(), sending_paused_reason = $2"
+        " WHERE id = $1 AND sending_paused_at IS NULL RETURNING 1",
+        business_id, reason,
+    )  # fmt: skip
+    clear_cache()
+    return bool(paused)
+
+
+async def resume_sending(conn: asyncpg.Connection, business_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE businesses SET sending_paused_at = NULL, sending_paused_reason = NULL"
+        " WHERE id = $1",
+        business_id,
+    )
+    clear_cache()

@@ -12,8 +12,6 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
-from genai_prices import Usage, calc_price
-
 from shared_code.platform.settings import get_settings
 
 MICRO = Decimal(1_000_000)
@@ -31,6 +29,9 @@ def to_micro(usd: Decimal) -> int:
 
 def price_ai(model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> Price:
     """`input_tokens` is the whole prompt, cached tokens included (as the API reports it)."""
+    # Imported on the first price, not at start-up: its price tables are a cold start's cost.
+    from genai_prices import Usage, calc_price
+
     try:
         calculation = calc_price(
             Usage(

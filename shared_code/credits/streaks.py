@@ -11,7 +11,9 @@ twice.
 Rules per settled day: active -> streak + 1, and every STREAK_FREEZE_EVERY_DAYS active days earn
 a freeze (at most STREAK_MAX_FREEZES held); missed -> a held freeze is spent and the streak kept
 (a frozen day does not add to it), otherwise the streak resets. Active days earn the daily
-reward, and reaching a milestone earns its bonus.
+reward, and reaching a milestone earns its bonus. The grants move the balance through the
+ledger's one balance change (`ledger.balance_change`), and each is announced by a
+`nevermiss.streak.reward_granted` the statement writes to the outbox itself.
 """
 
 from __future__ import annotations
@@ -19,50 +21,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
-
-from shared_code.platform import events
+from shared_code.contracts import ActivityRecorded
+from shared_code.credits.ledger import balance_change
 from shared_code.platform.db import get_pool
 from shared_code.platform.settings import get_settings
+from shared_code.platform.work import work
 
 log = logging.getLogger(__name__)
 
 SOURCE = "/nevermiss/streak_rewards"
-ACTIVITY_KINDS = frozenset({"check_in", "owner_reply", "takeover", "lead_marked"})
 
 
-async def emit_activity(
-    conn: asyncpg.Connection,
-    business_id: uuid.UUID,
-    kind: str,
-    fact: str,
-    at: datetime | None = None,
-) -> uuid.UUID:
-    """Report a qualifying owner action (in the caller's transaction)."""
-    return await events.record_event(
-        conn, events.ACTIVITY_RECORDED, SOURCE,
+def activity_recorded(
+    business_id: uuid.UUID, kind: str, about: str, at: datetime | None = None
+) -> ActivityRecorded:
+    """A qualifying owner action, for the caller's unit of work to record:
+    `w.record(activity_recorded(...))`. `about` is the action's own id (a sid, a key): the same
+    action reported twice is one event. Raises pydantic's ValidationError for an unknown kind."""
+    return ActivityRecorded.model_validate(
         {
-            "business_id": str(business_id),
+            "business_id": business_id,
             "kind": kind,
-            "occurred_at": (at or datetime.now(UTC)).isoformat(),
-        },
-        fact=(str(business_id), kind, fact), subject=f"businesses/{business_id}/activity",
-    )  # fmt: skip
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            "occurred_at": at or datetime.now(UTC),
+            "about": about,
+        }
+    )
 
 
 async def record_activity(business_id: uuid.UUID, occurred_at: datetime) -> bool:
-    """One row per business and local day (the zone the business has now); True if new."""
+    """One row per business and local day (the zone the business has now); True if new.
+    A time without a zone is UTC."""
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)
     pool = await get_pool()
     inserted = await pool.fetchval(
         "INSERT INTO activity_days (business_id, day, first_activity_at)"
@@ -90,7 +84,8 @@ ORDER BY business_id DESC LIMIT 1
 # scan a million businesses rather than look up the step's businesses by key).
 _STEP_SETTINGS = "SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1"
 
-_SETTLE_ONE_DAY = """
+_SETTLE_ONE_DAY = (
+    """
 WITH due AS (
     -- The step's range, due in the business's own zone. A range, not the id list: the planner
     -- scans it by index. A join to activity, not EXISTS: the planner copied an EXISTS into
@@ -157,14 +152,10 @@ entries AS (
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING business_id, amount_micro, idempotency_key
 ),
-credited AS (
-    UPDATE businesses b SET balance_micro = b.balance_micro + t.total,
-        credits_low_since = CASE WHEN b.balance_micro + t.total < $7
-                                 THEN b.credits_low_since END
-    FROM (SELECT business_id, sum(amount_micro) AS total FROM entries GROUP BY business_id) t
-    WHERE b.id = t.business_id
-    RETURNING b.id
-),
+granted AS (SELECT business_id, sum(amount_micro) AS delta FROM entries GROUP BY business_id),
+"""
+    + balance_change("credited", deltas="granted", threshold="$7")
+    + """,
 announced AS (
     -- Every grant of a day advanced just now. Its ledger entry is new unless the day was
     -- granted before (a rewound streak); then the event id, derived from the grant's key, is
@@ -184,8 +175,9 @@ SELECT (SELECT count(*) FROM advanced) AS settled,
        (SELECT count(*) FROM advanced WHERE due_again) AS due_again,
        (SELECT count(*) FROM entries) AS grants,
        (SELECT count(*) FROM credited) AS credited,
-       (SELECT coalesce(array_agg(id), '{}') FROM announced) AS event_ids
+       (SELECT coalesce(array_agg(id), '{}') FROM announced) AS announced
 """
+)
 
 _UUID_SPACE = 1 << 128
 
@@ -196,14 +188,12 @@ class SettleResult:
     grants: int = 0
     steps: int = 0
     passes: int = 0
-    event_ids: list[uuid.UUID] = field(default_factory=list)
 
     def add(self, other: SettleResult) -> None:
         self.days_settled += other.days_settled
         self.grants += other.grants
         self.steps += other.steps
         self.passes = max(self.passes, other.passes)
-        self.event_ids.extend(other.event_ids)
 
 
 def shares(workers: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -225,7 +215,8 @@ async def settle(
     (PostgreSQL runs each statement on one core; the ranges share no rows). Each worker walks
     its range in id order, `batch_size` businesses a step, one day for each; a pass that left
     a business with another closed day due is followed by another, so days missed by earlier
-    runs are caught up one per pass (a run that missed nothing makes one pass).
+    runs are caught up one per pass (a run that missed nothing makes one pass). Each worker's
+    grants are announced once its steps have committed.
     """
     settings = get_settings()
     as_of = as_of or datetime.now(UTC)
@@ -239,7 +230,6 @@ async def settle(
     )
     for part in parts:
         result.add(part)
-    await events.publish_now(result.event_ids)
     return result
 
 
@@ -249,13 +239,15 @@ async def _settle_share(
     settings = get_settings()
     milestones = settings.milestones
     result = SettleResult()
-    pool = await get_pool()
-    async with pool.acquire() as conn:
+    # One unit of work per worker, a transaction per step: the reward events each step's
+    # statement wrote are published after the worker's last step.
+    async with work(SOURCE, begin=False) as w:
+        conn = w.conn
         while True:
             result.passes += 1
             cursor, due_again = after, 0
             while True:
-                async with conn.transaction():
+                async with w.transaction():
                     await conn.execute(_STEP_SETTINGS)
                     end = await conn.fetchval(_STEP_END, as_of, cursor, until, batch_size)
                     if end is None:
@@ -266,12 +258,12 @@ async def _settle_share(
                         list(milestones), list(milestones.values()),
                         settings.credits_low_threshold_micro, as_of, end,
                     )  # fmt: skip
-                assert row is not None
+                    assert row is not None
+                    w.recorded_in_sql(row["announced"])
                 cursor = end
                 result.steps += 1
                 result.days_settled += row["settled"]
                 result.grants += row["grants"]
-                result.event_ids.extend(row["event_ids"])
                 due_again += row["due_again"]
             if not due_again:
                 return result

@@ -16,8 +16,8 @@ import logging
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from shared_code.contracts import Event
 from shared_code.credits import usage_store
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,18 @@ class UsageNotRecorded(Exception):
     """The event is well-formed but cannot be recorded (unknown business): let it dead-letter."""
 
 
-async def record_usage_event(event_id: str, occurred_at: datetime | None, data: Any) -> None:
-    """Price the event and record it (once, however often it is delivered), with its debit."""
+def malformed(event_id: str, error: ValueError) -> usage_store.MalformedUsageEvent:
+    """For the trigger, when the event failed its contract at the door: logged, and the error
+    to raise (the event dead-letters; nothing is written)."""
+    log.error("malformed usage event %s: rejected, nothing written", event_id)
+    return usage_store.MalformedUsageEvent(f"usage event {event_id!r} rejected: {error}")
+
+
+async def record_usage_event(event_id: str, occurred_at: datetime | None, usage: Event) -> None:
+    """Price the event (parsed at the door) and record it, once however often it is delivered,
+    with its debit."""
     try:
-        priced = usage_store.price_event(event_id, occurred_at, data)
+        priced = usage_store.price_event(event_id, occurred_at, usage)
     except usage_store.MalformedUsageEvent:
         log.error("malformed usage event %s: rejected, nothing written", event_id)
         raise

@@ -5,7 +5,10 @@ Rules, each held by the database:
 - a batch locks its businesses in id order first, so concurrent batches over the same
   businesses queue up instead of deadlocking;
 - each batch debits each business once, for the events it newly inserted, in the statement that
-  writes that debit's ledger entry (key `usage:<batch>:<business>`), in the same transaction.
+  writes that debit's ledger entry (key `usage:<batch>:<business>`), in the same transaction,
+  through the ledger's one balance change (`ledger.balance_change`);
+- a batch that takes a business below the low-credit threshold records `nevermiss.credits.low`
+  in the same unit of work.
 
 Two ways in, one outcome. A small batch (a single event, usually) is one statement: unnest +
 INSERT ... ON CONFLICT DO NOTHING RETURNING, feeding the debit. A large batch (a burst) is
@@ -24,18 +27,19 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared_code.contracts import Event, UsageRecorded
 from shared_code.credits import pricing
-from shared_code.credits.ledger import credits_low_event
-from shared_code.platform import events
-from shared_code.platform.db import get_pool
+from shared_code.credits.ledger import balance_change, credits_low_event
 from shared_code.platform.settings import get_settings
+from shared_code.platform.work import Work, work
 
 log = logging.getLogger(__name__)
+
+SOURCE = "/nevermiss/usage_logger"
 
 # From this many events a batch is COPYed (below it the extra round trips cost more than COPY
 # saves: measured by bench/usage_ingest at batch sizes 100, 1000 and 5000).
@@ -49,35 +53,6 @@ COLUMNS = (
 _RESERVATION, _COST = COLUMNS.index("reservation_id"), COLUMNS.index("cost_micro")
 
 
-class UsageData(BaseModel):
-    """The `data` of a `nevermiss.usage.recorded` event. Any cost it carries is ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    business_id: uuid.UUID
-    kind: Literal["ai", "sms"]
-    # PostgreSQL text cannot hold NUL: refused here rather than failing the batch's statement.
-    model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]+$")
-    input_tokens: int | None = Field(default=None, ge=0, le=10_000_000)
-    cached_tokens: int = Field(default=0, ge=0, le=10_000_000)
-    output_tokens: int | None = Field(default=None, ge=0, le=10_000_000)
-    segments: int | None = Field(default=None, ge=0, le=100)
-    latency_ms: int | None = Field(default=None, ge=0, le=3_600_000)  # fits the int column
-    conversation_id: uuid.UUID | None = None
-    reservation_id: uuid.UUID | None = None
-
-    @model_validator(mode="after")
-    def _complete(self) -> UsageData:
-        if self.kind == "ai":
-            if self.model is None or self.input_tokens is None or self.output_tokens is None:
-                raise ValueError("an ai usage event needs model, input_tokens and output_tokens")
-            if self.cached_tokens > self.input_tokens:
-                raise ValueError("cached_tokens cannot exceed input_tokens")
-        elif self.segments is None:
-            raise ValueError("an sms usage event needs segments")
-        return self
-
-
 class MalformedUsageEvent(ValueError):
     """Rejected before anything is written; the trigger lets it dead-letter."""
 
@@ -86,7 +61,7 @@ class MalformedUsageEvent(ValueError):
 class PricedUsage:
     event_id: uuid.UUID
     occurred_at: datetime
-    data: UsageData
+    data: UsageRecorded
     cost_micro: int
     priced_by: str
     # Its usage_events row in COLUMNS order, batch_id apart: built once, when it is priced.
@@ -103,12 +78,16 @@ class PricedUsage:
         object.__setattr__(self, "row", row)
 
 
-def price_event(event_id: str, occurred_at: datetime | None, data: Any) -> PricedUsage:
+def price_event(event_id: str, occurred_at: datetime | None, usage: Event) -> PricedUsage:
+    """The usage row of a delivered event (parsed at the door: `contracts.parse_event`).
+    Raises MalformedUsageEvent when the event's id is not a uuid (the row's key) or it is not
+    a usage event."""
     try:
         eid = uuid.UUID(str(event_id))
-        usage = UsageData.model_validate(data)
-    except (ValueError, ValidationError) as exc:
+    except ValueError as exc:
         raise MalformedUsageEvent(f"usage event {event_id!r} rejected: {exc}") from exc
+    if not isinstance(usage, UsageRecorded):
+        raise MalformedUsageEvent(f"event {event_id!r} is a {usage.type}, not a usage event")
     if usage.kind == "ai":
         assert usage.model and usage.input_tokens is not None and usage.output_tokens is not None
         price = pricing.price_ai(
@@ -126,27 +105,27 @@ class IngestResult:
     inserted: int = 0
     duplicates: int = 0
     unknown_business: list[uuid.UUID] = field(default_factory=list)
-    event_ids: list[uuid.UUID] = field(default_factory=list)  # credits.low events to publish
+    crossed_low: list[uuid.UUID] = field(default_factory=list)  # went below the threshold now
 
 
-# The debit, shared by both ways in: `totals` (business_id, total, events) and `settled` are
-# defined by the statement that includes it; {threshold} and {batch} are its parameters.
-_DEBIT = """
+def _debit(threshold: str, batch: str) -> str:
+    """The debit, shared by both ways in: the CTEs after `totals` (business_id, total, events)
+    and `settled`, which the statement defines first. The balance moves by the ledger's one
+    change; its entry is written from the closing balance that change returns, and `crossed`
+    is each business it took below the threshold (marked now, unmarked before)."""
+    return (
+        """
 before AS (
     SELECT b.id, b.credits_low_since FROM businesses b JOIN totals t ON t.business_id = b.id
 ),
-updated AS (
-    UPDATE businesses b SET
-        balance_micro = b.balance_micro - t.total,
-        credits_low_since = CASE WHEN b.balance_micro - t.total < {threshold}
-                                 THEN coalesce(b.credits_low_since, now()) END
-    FROM totals t WHERE b.id = t.business_id
-    RETURNING b.id, b.balance_micro AS closing, t.total, t.events, b.credits_low_since
-),
+debits AS (SELECT business_id, -total AS delta, total, events FROM totals),
+"""
+        + balance_change("updated", deltas="debits", threshold=threshold)
+        + f""",
 ledger AS (
     INSERT INTO credit_ledger (business_id, idempotency_key, kind, amount_micro,
                                balance_after_micro, usage_batch_id, usage_events)
-    SELECT u.id, 'usage:' || {batch}::uuid || ':' || u.id, 'usage', -u.total, u.closing,
+    SELECT u.id, 'usage:' || {batch}::uuid || ':' || u.id, 'usage', -u.total, u.balance_micro,
            {batch}::uuid, u.events
     FROM updated u WHERE u.total > 0
     RETURNING 1
@@ -156,6 +135,8 @@ crossed AS (
     WHERE u.credits_low_since IS NOT NULL AND b.credits_low_since IS NULL
 )
 """
+    )
+
 
 _CROSSED = """
     (SELECT count(*) FROM settled) AS settled,
@@ -194,7 +175,7 @@ totals AS (
     SELECT business_id, sum(cost_micro) AS total, count(*) AS events
     FROM inserted GROUP BY business_id
 ),"""
-    + _DEBIT.format(threshold="$15", batch="$17")
+    + _debit(threshold="$15", batch="$17")
     + "SELECT (SELECT count(*) FROM inserted) AS inserted,"
     + _CROSSED
 )
@@ -210,7 +191,7 @@ settled AS (
     WHERE id = ANY($4::uuid[]) AND closed_at IS NULL
     RETURNING id
 ),"""
-    + _DEBIT.format(threshold="$5", batch="$6")
+    + _debit(threshold="$5", batch="$6")
     + "SELECT"
     + _CROSSED
 )
@@ -221,45 +202,47 @@ def _columns(batch: list[PricedUsage]) -> list[list[Any]]:
     return [list(column) for column in zip(*(u.row for u in batch), strict=True)]
 
 
-async def ingest(batch: list[PricedUsage], conn: asyncpg.Connection | None = None) -> IngestResult:
-    """Record a batch of priced usage and debit it, businesses locked in id order."""
+async def ingest(batch: list[PricedUsage]) -> IngestResult:
+    """Record a batch of priced usage and debit it, businesses locked in id order, in one unit
+    of work: its credits.low events are published after it commits."""
     if not batch:
         return IngestResult()
-    if conn is None:
-        pool = await get_pool()
-        async with pool.acquire() as acquired:
-            result = await ingest(batch, acquired)
-        await events.publish_now(result.event_ids)
-        return result
+    async with work(SOURCE) as w:
+        result = await _record(w, batch)
+    if result.unknown_business:
+        log.error("usage for unknown businesses skipped: %s", result.unknown_business)
+    return result
+
+
+async def _record(w: Work, batch: list[PricedUsage]) -> IngestResult:
+    conn = w.conn
     # Sets and dicts below key on uuid.int: hashing a UUID object runs Python code, and a
     # burst hashes each event's ids several times.
     owners = {u.row[1].int: u.row[1] for u in batch}
     business_ids = sorted(owners.values())
     threshold = get_settings().credits_low_threshold_micro
-    async with conn.transaction():
-        known = [
-            r["id"]
-            for r in await conn.fetch(
-                "SELECT id FROM businesses WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
-                business_ids,
-            )
-        ]
-        known_ints = {k.int for k in known}
-        row = None
-        if len(batch) >= COPY_MIN_BATCH:
-            row = await _copy_and_debit(conn, batch, known_ints, threshold)
-        if row is None:
-            row = await conn.fetchrow(_INGEST, *_columns(batch), threshold, known, uuid.uuid4())
-        assert row is not None
-        result = IngestResult(
-            inserted=row["inserted"],
-            duplicates=sum(u.row[1].int in known_ints for u in batch) - row["inserted"],
-            unknown_business=[b for b in business_ids if b.int not in known_ints],
+    known = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM businesses WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+            business_ids,
         )
-        for business_id, since in zip(row["crossed"], row["crossed_at"], strict=True):
-            result.event_ids.append(await credits_low_event(conn, business_id, since, "low"))
-    if result.unknown_business:
-        log.error("usage for unknown businesses skipped: %s", result.unknown_business)
+    ]
+    known_ints = {k.int for k in known}
+    row = None
+    if len(batch) >= COPY_MIN_BATCH:
+        row = await _copy_and_debit(conn, batch, known_ints, threshold)
+    if row is None:
+        row = await conn.fetchrow(_INGEST, *_columns(batch), threshold, known, uuid.uuid4())
+    assert row is not None
+    result = IngestResult(
+        inserted=row["inserted"],
+        duplicates=sum(u.row[1].int in known_ints for u in batch) - row["inserted"],
+        unknown_business=[b for b in business_ids if b.int not in known_ints],
+        crossed_low=list(row["crossed"]),
+    )
+    for business_id, since in zip(row["crossed"], row["crossed_at"], strict=True):
+        await credits_low_event(w, business_id, since, "low")
     return result
 
 

@@ -1,82 +1,59 @@
-"""Events about a conversation (received, escalated, lead qualified), written with the change
-that causes them, in the caller's transaction."""
+"""Events about a conversation (received, escalated, lead qualified), recorded with the change
+that causes them, in the caller's unit of work."""
 
 from __future__ import annotations
-
-import uuid
 
 import asyncpg
 
 from shared_code.assistant import intake
 from shared_code.businesses.store import Business
-from shared_code.platform import events
-
-SOURCE = "/nevermiss/sms_responder"
+from shared_code.contracts import ConversationEscalated, LeadQualified, MessageReceived
+from shared_code.messaging import conversations
+from shared_code.platform.work import Work
 
 
 async def escalate(
-    conn: asyncpg.Connection,
+    w: Work,
     business: Business,
     conversation: asyncpg.Record,
     reason: str,
     last_text: str,
-) -> uuid.UUID:
-    await conn.execute(
-        "UPDATE conversations SET escalated_at = coalesce(escalated_at, now()),"
-        " escalation_reason = coalesce(escalation_reason, $2) WHERE id = $1",
-        conversation["id"], reason,
-    )  # fmt: skip
-    return await events.record_event(
-        conn, events.CONVERSATION_ESCALATED, SOURCE,
-        {
-            "business_id": str(business.id),
-            "conversation_id": str(conversation["id"]),
-            "conversation_ref": conversation["ref"],
-            "customer": conversation["customer_phone"],
-            "reason": reason,
-            "last_text": last_text[:300],
-        },
-        fact=(str(conversation["id"]), reason),
-        subject=f"businesses/{business.id}/conversations/{conversation['id']}",
+    message_sid: str | None = None,
+) -> None:
+    """Mark the conversation escalated (the first reason stays) and tell the owner."""
+    await conversations.mark_escalated(w.conn, conversation["id"], reason)
+    w.record(
+        ConversationEscalated(
+            business_id=business.id, conversation_id=conversation["id"],
+            conversation_ref=conversation["ref"], customer=conversation["customer_phone"],
+            reason=reason, last_text=last_text[:300], message_sid=message_sid,
+        )
     )  # fmt: skip
 
 
 async def qualify(
-    conn: asyncpg.Connection, business: Business, conversation: asyncpg.Record, lead: dict[str, str]
-) -> uuid.UUID:
-    await conn.execute(
-        "UPDATE conversations SET lead_qualified_at = now() WHERE id = $1", conversation["id"]
-    )
-    return await events.record_event(
-        conn, events.LEAD_QUALIFIED, SOURCE,
-        {
-            "business_id": str(business.id),
-            "conversation_id": str(conversation["id"]),
-            "conversation_ref": conversation["ref"],
-            "customer": conversation["customer_phone"],
-            "lead": lead,
-            "summary": intake.summary(lead),
-        },
-        fact=(str(conversation["id"]),),
-        subject=f"businesses/{business.id}/conversations/{conversation['id']}",
+    w: Work,
+    business: Business,
+    conversation: asyncpg.Record,
+    lead: dict[str, str],
+    message_sid: str | None = None,
+) -> None:
+    await conversations.mark_qualified(w.conn, conversation["id"])
+    w.record(
+        LeadQualified(
+            business_id=business.id, conversation_id=conversation["id"],
+            conversation_ref=conversation["ref"], customer=conversation["customer_phone"],
+            lead=lead, summary=intake.summary(lead), message_sid=message_sid,
+        )
     )  # fmt: skip
 
 
-async def received(
-    conn: asyncpg.Connection,
-    business: Business,
-    conversation: asyncpg.Record,
-    sid: str,
-    message_id: int,
-) -> uuid.UUID:
-    return await events.record_event(
-        conn, events.MESSAGE_RECEIVED, SOURCE,
-        {
-            "business_id": str(business.id),
-            "conversation_id": str(conversation["id"]),
-            "message_sid": sid,
-            "message_id": message_id,
-            "from": conversation["customer_phone"],
-        },
-        fact=(sid,), subject=f"businesses/{business.id}/conversations/{conversation['id']}",
+def received(
+    w: Work, business: Business, conversation: asyncpg.Record, sid: str, message_id: int
+) -> None:
+    w.record(
+        MessageReceived(
+            business_id=business.id, conversation_id=conversation["id"], message_sid=sid,
+            message_id=message_id, from_number=conversation["customer_phone"],
+        )
     )  # fmt: skip

@@ -144,13 +144,101 @@ async def release_reply_lease(
     )  # fmt: skip
 
 
-async def history(
-    conn: asyncpg.Connection, conversation_id: uuid.UUID, limit: int = 30
-) -> list[dict[str, str]]:
-    rows = await conn.fetch(
-        "SELECT author, body FROM (SELECT id, author, body, coalesce(received_at, created_at)"
-        " AS at FROM messages WHERE conversation_id = $1 ORDER BY at DESC, id DESC LIMIT $2)"
-        " recent ORDER BY at, id",
-        conversation_id, limit,
+async def mark_customer_texts_answered(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID
+) -> None:
+    """Everything the customer sent so far counts as answered (the owner saw it or answered
+    it): a later release never makes the assistant answer those texts again."""
+    await conn.execute(
+        "UPDATE conversations SET replied_through_id = greatest(replied_through_id,"
+        " coalesce((SELECT max(id) FROM messages WHERE conversation_id = $1"
+        "           AND author = 'customer'), 0)) WHERE id = $1",
+        conversation_id,
+    )
+
+
+async def advance_reply(
+    conn: asyncpg.Connection,
+    conversation_id: uuid.UUID,
+    token: uuid.UUID,
+    through_id: int,
+    lead: dict[str, str],
+) -> asyncpg.Record | None:
+    """Record a reply through `through_id` and give the lease back, in one statement; None
+    when the lease was lost (expired and claimed by another worker) or the texts were answered.
+    The row stays locked until the reply's transaction commits, so no other worker can claim it
+    before the reply is recorded."""
+    return await conn.fetchrow(
+        "UPDATE conversations SET replied_through_id = $3, lead = $4,"
+        f" last_activity_at = now(), {LEASE_RELEASED_SQL}"
+        " WHERE id = $1 AND reply_lease_token = $2 AND replied_through_id < $3 RETURNING *",
+        conversation_id, token, through_id, lead,
     )  # fmt: skip
-    return [{"role": r["author"], "text": r["body"]} for r in rows]
+
+
+async def pause_automation(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID, reason: str
+) -> None:
+    """Stop the assistant answering (another auto-responder, the loop guard) until released."""
+    await conn.execute(
+        "UPDATE conversations SET auto_paused_reason = $2 WHERE id = $1", conversation_id, reason
+    )
+
+
+async def mark_escalated(conn: asyncpg.Connection, conversation_id: uuid.UUID, reason: str) -> None:
+    """The first escalation and its reason stay."""
+    await conn.execute(
+        "UPDATE conversations SET escalated_at = coalesce(escalated_at, now()),"
+        " escalation_reason = coalesce(escalation_reason, $2) WHERE id = $1",
+        conversation_id, reason,
+    )  # fmt: skip
+
+
+async def mark_qualified(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE conversations SET lead_qualified_at = now() WHERE id = $1", conversation_id
+    )
+
+
+async def by_ref(
+    conn: asyncpg.Connection, business_id: uuid.UUID, ref: int
+) -> asyncpg.Record | None:
+    """The business's conversation numbered `ref` (the "#12" owners address)."""
+    return await conn.fetchrow(
+        "SELECT * FROM conversations WHERE business_id = $1 AND ref = $2", business_id, ref
+    )
+
+
+async def recently_active_open(
+    conn: asyncpg.Connection, business_id: uuid.UUID, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM conversations WHERE business_id = $1 AND status = 'open'"
+        " ORDER BY last_activity_at DESC LIMIT $2",
+        business_id, limit,
+    )  # fmt: skip
+
+
+async def find_open(
+    conn: asyncpg.Connection, business_id: uuid.UUID, phone: str
+) -> asyncpg.Record | None:
+    """The id and ref of the open conversation with `phone`, if there is one."""
+    return await conn.fetchrow(
+        "SELECT id, ref FROM conversations WHERE business_id = $1 AND customer_phone = $2"
+        " AND status = 'open'",
+        business_id, phone,
+    )  # fmt: skip
+
+
+async def open_for_missed_call(
+    conn: asyncpg.Connection, business_id: uuid.UUID, phone: str, call_sid: str
+) -> uuid.UUID | None:
+    """Open the conversation a missed call's text-back starts; None when one is open already
+    (one open conversation per caller is a partial unique index)."""
+    conversation_id: uuid.UUID | None = await conn.fetchval(
+        "INSERT INTO conversations (business_id, customer_phone, origin_call_sid)"
+        " VALUES ($1, $2, $3)"
+        " ON CONFLICT (business_id, customer_phone) WHERE status = 'open' DO NOTHING RETURNING id",
+        business_id, phone, call_sid,
+    )  # fmt: skip
+    return conversation_id

@@ -7,41 +7,41 @@ whether the rest of the inbound handling happens.
 from __future__ import annotations
 
 import logging
-import uuid
 
 import asyncpg
 
 from shared_code.businesses.store import Business
 from shared_code.messaging import outbound
+from shared_code.platform.work import Work
 
 log = logging.getLogger(__name__)
 
-SOURCE = "/nevermiss/sms_responder"
-
 
 async def send_notice(
-    conn: asyncpg.Connection,
+    w: Work,
     business: Business,
     to: str | None,
     conversation: asyncpg.Record | None,
     text: str,
     *,
+    fact: str,
     kind: str = "notice",
     allow_opted_out: bool = False,
-) -> list[uuid.UUID]:
-    """A one-off automated text (keyword answers, relays); a rule refusing it is logged."""
+) -> bool:
+    """A one-off automated text (keyword answers, relays); a rule refusing it is logged.
+    Returns whether it was sent."""
     if not to:
-        return []
+        return False
     try:
-        sent = await outbound.send_text(
-            conn, business, to=to, body=text, author="system", kind=kind,
+        await outbound.send_after_commit(
+            w, business, to=to, body=text, author="system", kind=kind, fact=fact,
             conversation_id=conversation["id"] if conversation and kind == "notice" else None,
-            automated=False, source=SOURCE, allow_opted_out=allow_opted_out,
+            automated=False, allow_opted_out=allow_opted_out,
         )  # fmt: skip
     except outbound.SendBlocked as blocked:
         log.info("%s to %s not sent: %s", kind, to, blocked.reason)
-        return []
-    return sent.event_ids
+        return False
+    return True
 
 
 def opt_out_text(business: Business) -> str:
@@ -53,10 +53,3 @@ def opt_out_text(business: Business) -> str:
 
 def opt_in_text(business: Business) -> str:
     return f"{business.name}: you're resubscribed. Reply STOP to opt out."
-
-
-def help_text(business: Business) -> str:
-    return (
-        f"{business.name}: reply here and we'll help, or call {business.phone_number}."
-        " Reply STOP to opt out."
-    )

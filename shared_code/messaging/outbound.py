@@ -1,35 +1,38 @@
-"""Every text the app sends, through one door: the rules, the record, the events.
+"""Every text the app sends, through one door: the rules and the intent.
 
-`send_text` runs inside the caller's transaction. It refuses (SendBlocked) a text to a number
-that opted out, is blocked, is a known landline, or is the business's own; automated texts also
-pass the loop guard (at most MAX_AUTOMATED_PER_HOUR per conversation per hour) and the
-per-number send pace. A sent text is recorded as a message and reported as `message.sent` and
-`usage.recorded` (segments) through the outbox, in the same transaction.
+`send_after_commit` runs inside the caller's unit of work (`platform.work`). It refuses
+(SendBlocked) a text to a number that opted out, is blocked, is a known landline or
+undeliverable, or is the business's own; automated texts also pass the loop guard (at most
+MAX_AUTOMATED_PER_HOUR per conversation per hour) and wait while the business's sending is
+paused. A text that passes is written as an intent (`outbound_texts`, unique per fact: a
+redelivered decision finds it and adds nothing) and, in a conversation, as a pending message,
+in the caller's transaction. `delivery.deliver` sends it after commit, with no transaction open,
+and marks it; what the caller decided (an owner alert, a closed conversation) never depends on
+Twilio accepting the text.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
+from shared_code.businesses import contacts
 from shared_code.businesses.store import Business
-from shared_code.platform import cache, events
+from shared_code.messaging import delivery, messages
 from shared_code.platform.settings import get_settings
 from shared_code.platform.sms_segments import count_segments
-from shared_code.platform.twilio_client import SentMessage, send_sms
+from shared_code.platform.work import Work
 
 log = logging.getLogger(__name__)
 
-SMS_STATUS_PATH = "/api/sms/status"
 MAX_BODY = 1600
 # Texts to the owner's own phone: alerts and relayed customer texts. Customer rules don't apply.
 OWNER_KINDS = frozenset({"owner_alert", "owner_relay", "owner_notice"})
+# Texts that are worth nothing late: Twilio drops them if still queued after SMS_VALIDITY_SECONDS.
+TIME_SENSITIVE_KINDS = frozenset({"text_back", "reply", "owner_alert", "owner_relay"})
 
 
 class SendBlocked(Exception):
@@ -41,68 +44,43 @@ class SendBlocked(Exception):
 
 
 @dataclass(frozen=True)
-class Sent:
-    sid: str
+class Queued:
+    """A text committed to be sent: its intent and, in a conversation, its message row."""
+
+    text_id: int
     message_id: int | None
     segments: int
-    event_ids: list[uuid.UUID]
 
 
 async def contact_block_reason(
     conn: asyncpg.Connection, business: Business, phone: str
 ) -> str | None:
-    """Why `phone` must not be texted by this business, or None."""
-    if phone in (business.phone_number, business.owner_phone):
-        return "own_number"
-    if business.is_blocked(phone):
-        return "blocked"
-    row = await conn.fetchrow(
-        "SELECT opted_out_at, is_landline FROM contacts WHERE business_id = $1 AND phone = $2",
-        business.id,
-        phone,
-    )
-    if row is not None and row["opted_out_at"] is not None:
-        return "opted_out"
-    if row is not None and row["is_landline"]:
-        return "landline"
-    return None
+    """Why `phone` must not be texted by this business, or None (the contacts' one rule)."""
+    return await contacts.block_reason(conn, business, phone)
 
 
 async def _loop_guard(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> None:
-    recent = await conn.fetchval(
-        "SELECT count(*) FROM messages WHERE conversation_id = $1 AND automated"
-        " AND created_at > now() - interval '1 hour'",
-        conversation_id,
-    )
+    recent = await messages.automated_in_last_hour(conn, conversation_id)
     if recent >= get_settings().max_automated_per_hour:
         raise SendBlocked("loop_guard")
 
 
-async def pace(from_number: str) -> None:
-    """Hold a send until this number is under its per-second pace (Redis; fail-open)."""
-    limit = get_settings().sms_rate_per_second
-    for _ in range(50):
-        second = int(time.time())
-        used = await cache.incr_window(f"pace:{from_number}:{second}", 2)
-        if used is None or used <= limit:
-            return
-        await asyncio.sleep(max(0.01, second + 1 - time.time()))
-
-
-async def send_text(
-    conn: asyncpg.Connection,
+async def send_after_commit(
+    w: Work,
     business: Business,
     *,
     to: str,
     body: str,
     author: str,
     kind: str,
+    fact: str,
     conversation_id: uuid.UUID | None,
     automated: bool,
-    source: str,
     allow_opted_out: bool = False,
-) -> Sent:
-    """Send one text under the rules and record it (caller's transaction); raises SendBlocked."""
+) -> Queued:
+    """Decide one text under the rules and commit it as an intent in `w`; it is sent after
+    commit. `fact` names what the text is for (one text per fact, however often the decision
+    is redelivered): e.g. `text_back:<CallSid>`. Raises SendBlocked."""
     body = body.strip()[:MAX_BODY]
     if not body:
         raise SendBlocked("empty")
@@ -110,65 +88,19 @@ async def send_text(
         if to != business.owner_phone:
             raise SendBlocked("not_owner")
     else:
-        reason = await contact_block_reason(conn, business, to)
+        reason = await contact_block_reason(w.conn, business, to)
         if reason is not None and not (reason == "opted_out" and allow_opted_out):
             raise SendBlocked(reason)
+    if automated and business.sending_paused_reason:
+        raise SendBlocked("sending_paused")
     if automated and conversation_id is not None:
-        await _loop_guard(conn, conversation_id)
-    await pace(business.phone_number)
-    sent = await send_sms(to, business.phone_number, body, SMS_STATUS_PATH)
-    return await record_sent(
-        conn, business, sent, to=to, body=body, author=author, kind=kind,
-        conversation_id=conversation_id, automated=automated, source=source,
-    )  # fmt: skip
-
-
-async def record_sent(
-    conn: asyncpg.Connection,
-    business: Business,
-    sent: SentMessage,
-    *,
-    to: str,
-    body: str,
-    author: str,
-    kind: str,
-    conversation_id: uuid.UUID | None,
-    automated: bool,
-    source: str,
-) -> Sent:
+        await _loop_guard(w.conn, conversation_id)
     segments = count_segments(body)
-    message_id = None
-    if conversation_id is not None:
-        # One statement stores the text and marks the conversation active.
-        message_id = await conn.fetchval(
-            "WITH touched AS (UPDATE conversations SET last_activity_at = now() WHERE id = $1)"
-            " INSERT INTO messages (conversation_id, direction, author, body, message_sid, status,"
-            " segments, encoding, automated) VALUES ($1, 'outbound', $2, $3, $4, $5, $6, $7, $8)"
-            " RETURNING id",
-            conversation_id, author, body, sent.sid, sent.status, segments.segments,
-            segments.encoding, automated,
-        )  # fmt: skip
-    common: dict[str, Any] = {
-        "business_id": str(business.id),
-        "conversation_id": str(conversation_id) if conversation_id else None,
-        "message_sid": sent.sid,
-    }
-    subject = f"businesses/{business.id}/messages/{sent.sid}"
-    ids = await events.record_events(
-        conn, source,
-        [
-            events.NewEvent(
-                events.MESSAGE_SENT,
-                {**common, "to": to, "from": business.phone_number, "kind": kind,
-                 "author": author, "segments": segments.segments, "encoding": segments.encoding},
-                fact=(sent.sid,), subject=subject,
-            ),
-            events.NewEvent(
-                events.USAGE_RECORDED,
-                {**common, "kind": "sms", "direction": "outbound", "segments": segments.segments,
-                 "encoding": segments.encoding},
-                fact=("sms", sent.sid), subject=subject,
-            ),
-        ],
+    validity = get_settings().sms_validity_seconds if kind in TIME_SENSITIVE_KINDS else None
+    text_id, message_id = await delivery.write_intent(
+        w.conn, fact, business, conversation_id, to=to, body=body, author=author, kind=kind,
+        automated=automated, segments=segments, validity_seconds=validity, source=w.source,
     )  # fmt: skip
-    return Sent(sid=sent.sid, message_id=message_id, segments=segments.segments, event_ids=ids)
+    sender = business.messaging_service_sid or business.phone_number
+    w.then(lambda: delivery.deliver(text_id, sender))
+    return Queued(text_id, message_id, segments.segments)

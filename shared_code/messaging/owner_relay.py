@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from shared_code.businesses.store import Business
-from shared_code.credits import streaks
-from shared_code.messaging import conversations, outbound
-from shared_code.platform import events, queues
-from shared_code.platform.db import get_pool
+from shared_code.contracts import ReplyTask
+from shared_code.credits.streaks import activity_recorded
+from shared_code.messaging import conversations, messages, outbound
+from shared_code.platform.work import Work, work
 
 log = logging.getLogger(__name__)
 
@@ -39,117 +39,99 @@ class OwnerActionError(Exception):
         self.reason = reason
 
 
-@dataclass
+@dataclass(frozen=True)
 class OwnerResult:
     outcome: str
     conversation_id: uuid.UUID | None
-    event_ids: list[uuid.UUID]
-    reply_task: dict[str, object] | None = None
 
 
 async def handle_owner_text(business: Business, sid: str, body: str) -> str:
     """An SMS from the owner's phone to the business number."""
-    pool = await get_pool()
-    result: OwnerResult | None = None
-    async with pool.acquire() as conn, conn.transaction():
-        fresh = await conn.fetchval(
-            "INSERT INTO inbound_receipts (message_sid, business_id, from_number, kind)"
-            " VALUES ($1, $2, $3, 'owner') ON CONFLICT DO NOTHING RETURNING 1",
-            sid, business.id, business.owner_phone,
-        )  # fmt: skip
-        if not fresh:
+    assert business.owner_phone is not None
+    async with work(SOURCE) as w:
+        if not await messages.record_receipt(
+            w.conn, sid, business.id, business.owner_phone, "owner"
+        ):
             return "duplicate"
         try:
-            conversation, text = await _target(conn, business, body)
-            result = await act(conn, business, conversation, text)
+            conversation, text = await _target(w.conn, business, body)
+            result = await act(w, business, conversation, text, about=sid)
         except OwnerActionError as err:
-            ids = await _tell_owner(conn, business, err.reason)
-            result = OwnerResult(err.code, None, ids)
-    await after_commit(result)
+            await _tell_owner(w, business, err.reason, about=sid)
+            return err.code
     return result.outcome
 
 
 async def act(
-    conn: asyncpg.Connection, business: Business, conversation: asyncpg.Record, text: str
+    w: Work, business: Business, conversation: asyncpg.Record, text: str, *, about: str
 ) -> OwnerResult:
-    """Release, close, or relay `text` to the customer (taking the conversation over)."""
+    """Release, close, or relay `text` to the customer (taking the conversation over).
+    `about` names the owner's request (their text's sid, or an API request id): the texts it
+    causes are one each per request, however often it is redelivered."""
     command = text.strip().lower().rstrip(".!")
     ref = conversation["ref"]
     if command in RELEASE_WORDS:
-        return await release(conn, business, conversation, notify_owner=True)
+        return await release(w, business, conversation, notify_owner=True, about=about)
     if command in CLOSE_WORDS:
-        await conversations.close(conn, conversation["id"])
-        ids = await _tell_owner(conn, business, f"#{ref} closed.")
-        return OwnerResult("closed", conversation["id"], ids)
+        await conversations.close(w.conn, conversation["id"])
+        await _tell_owner(w, business, f"#{ref} closed.", about=about)
+        return OwnerResult("closed", conversation["id"])
     if not text.strip():
         raise OwnerActionError("empty", f"Nothing to send. Text '#{ref} your message'.")
-    return await send_as_owner(conn, business, conversation, text)
+    return await send_as_owner(w, business, conversation, text, about=about)
 
 
 async def send_as_owner(
-    conn: asyncpg.Connection, business: Business, conversation: asyncpg.Record, text: str
+    w: Work, business: Business, conversation: asyncpg.Record, text: str, *, about: str
 ) -> OwnerResult:
-    taken = await conversations.take_over(conn, conversation["id"])
+    taken = await conversations.take_over(w.conn, conversation["id"])
     if taken is None:
         raise OwnerActionError("closed", f"#{conversation['ref']} is closed.")
-    await conn.execute(
-        "UPDATE conversations SET replied_through_id = greatest(replied_through_id,"
-        " coalesce((SELECT max(id) FROM messages WHERE conversation_id = $1"
-        "           AND author = 'customer'), 0)) WHERE id = $1",
-        conversation["id"],
-    )
+    await conversations.mark_customer_texts_answered(w.conn, conversation["id"])
     try:
-        sent = await outbound.send_text(
-            conn, business, to=conversation["customer_phone"], body=text, author="owner",
-            kind="owner_reply", conversation_id=conversation["id"], automated=False,
-            source=SOURCE,
+        queued = await outbound.send_after_commit(
+            w, business, to=conversation["customer_phone"], body=text, author="owner",
+            kind="owner_reply", fact=f"owner_reply:{about}", conversation_id=conversation["id"],
+            automated=False,
         )  # fmt: skip
     except outbound.SendBlocked as blocked:
         raise OwnerActionError(
             blocked.reason, f"Not sent to #{conversation['ref']}: {blocked.reason}."
         ) from None
-    activity = await streaks.emit_activity(conn, business.id, "owner_reply", sent.sid)
-    return OwnerResult("relayed", conversation["id"], [*sent.event_ids, activity])
+    w.record(activity_recorded(business.id, "owner_reply", f"text:{queued.text_id}"))
+    return OwnerResult("relayed", conversation["id"])
 
 
-async def take_over(conn: asyncpg.Connection, conversation: asyncpg.Record) -> OwnerResult:
-    taken = await conversations.take_over(conn, conversation["id"])
+async def take_over(w: Work, conversation: asyncpg.Record) -> OwnerResult:
+    taken = await conversations.take_over(w.conn, conversation["id"])
     if taken is None:
         raise OwnerActionError("closed", "the conversation is closed")
     fact = f"{conversation['id']}:{taken['owner_active_at'].isoformat()}"
-    activity = await streaks.emit_activity(conn, taken["business_id"], "takeover", fact)
-    return OwnerResult("taken_over", conversation["id"], [activity])
+    w.record(activity_recorded(taken["business_id"], "takeover", fact))
+    return OwnerResult("taken_over", conversation["id"])
 
 
 async def release(
-    conn: asyncpg.Connection,
+    w: Work,
     business: Business,
     conversation: asyncpg.Record,
     *,
+    about: str,
     notify_owner: bool = False,
 ) -> OwnerResult:
     """Hand back to the assistant; if the customer wrote since the owner's last text, answer."""
-    released = await conversations.release(conn, conversation["id"])
+    released = await conversations.release(w.conn, conversation["id"])
     if released is None:
         raise OwnerActionError("closed", f"#{conversation['ref']} is closed.")
-    ids = []
     if notify_owner:
-        ids = await _tell_owner(
-            conn, business, f"#{conversation['ref']} is back with the assistant."
-        )
-    unanswered = await conn.fetchval(
-        "SELECT max(id) FROM messages WHERE conversation_id = $1 AND author = 'customer'"
-        " AND id > $2",
-        conversation["id"], released["replied_through_id"],
-    )  # fmt: skip
-    task = None
+        back = f"#{conversation['ref']} is back with the assistant."
+        await _tell_owner(w, business, back, about=about)
+    unanswered = await messages.newest_customer_text_after(
+        w.conn, conversation["id"], released["replied_through_id"]
+    )
     if unanswered:
-        task = {
-            "kind": "reply",
-            "conversation_id": str(conversation["id"]),
-            "after_message_id": unanswered,
-        }
-    return OwnerResult("released", conversation["id"], ids, task)
+        w.after_commit(ReplyTask(conversation_id=conversation["id"], after_message_id=unanswered))
+    return OwnerResult("released", conversation["id"])
 
 
 async def _target(
@@ -159,17 +141,11 @@ async def _target(
     addressed = _ADDRESSED.match(body)
     if addressed:
         ref, text = int(addressed.group(1)), addressed.group(2)
-        row = await conn.fetchrow(
-            "SELECT * FROM conversations WHERE business_id = $1 AND ref = $2", business.id, ref
-        )
+        row = await conversations.by_ref(conn, business.id, ref)
         if row is None or row["status"] != "open":
             raise OwnerActionError("unknown_ref", f"No open conversation #{ref}.")
         return row, text
-    open_rows = await conn.fetch(
-        "SELECT * FROM conversations WHERE business_id = $1 AND status = 'open'"
-        " ORDER BY last_activity_at DESC LIMIT 6",
-        business.id,
-    )
+    open_rows = await conversations.recently_active_open(conn, business.id, 6)
     if len(open_rows) == 1:
         return open_rows[0], body
     if not open_rows:
@@ -182,20 +158,14 @@ async def _target(
     )
 
 
-async def _tell_owner(conn: asyncpg.Connection, business: Business, text: str) -> list[uuid.UUID]:
+async def _tell_owner(w: Work, business: Business, text: str, *, about: str) -> None:
     if not business.owner_phone:
-        return []
+        return
     try:
-        sent = await outbound.send_text(
-            conn, business, to=business.owner_phone, body=text, author="system",
-            kind="owner_notice", conversation_id=None, automated=False, source=SOURCE,
+        await outbound.send_after_commit(
+            w, business, to=business.owner_phone, body=text, author="system",
+            kind="owner_notice", fact=f"owner_notice:{about}", conversation_id=None,
+            automated=False,
         )  # fmt: skip
     except outbound.SendBlocked:
-        return []
-    return sent.event_ids
-
-
-async def after_commit(result: OwnerResult) -> None:
-    await events.publish_now(result.event_ids)
-    if result.reply_task is not None:
-        await queues.enqueue(queues.MESSAGES_QUEUE, result.reply_task)
+        return

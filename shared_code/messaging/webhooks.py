@@ -1,8 +1,14 @@
-"""Twilio messaging webhooks: inbound texts are verified, deduped and queued; status callbacks
-record delivery with one guarded UPDATE each.
+"""Twilio messaging webhooks: inbound texts are verified, deduped and handed off; status
+callbacks record delivery.
 
 Inbound answers an empty `<Response/>` at once (the reply comes from the `messages` processor,
-never inline). Status callbacks arrive out of order, so a status only ever moves forward.
+never inline), and within 2 s whatever is down: the text goes to the queue, or to the inbox when
+the queue is down, or the webhook answers 503 and Twilio retries. Fields Twilio would never send
+are cleaned with a log line (a non-numeric `NumMedia`, an overlong media URL or body); a webhook
+with no valid MessageSid is answered and nothing is queued. Status callbacks arrive out of order,
+so a status only ever moves forward; a landline (30006) or opted-out (21610) verdict is
+remembered on the contact. Both handlers are `@twilio_webhook`s: they only ever see a form whose
+signature checked out.
 """
 
 from __future__ import annotations
@@ -10,90 +16,116 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from shared_code.calls.webhooks import FORBIDDEN, TwimlResult
-from shared_code.platform import cache, queues
-from shared_code.platform.db import get_pool
-from shared_code.platform.settings import get_settings
-from shared_code.platform.twilio_client import parse_form, signature_is_valid
+from pydantic import ValidationError
+
+from shared_code.contracts import InboundMedia, InboundText
+from shared_code.messaging.delivery_status import record_status
+from shared_code.platform import queues
+from shared_code.platform.twilio_webhooks import (
+    EMPTY_RESPONSE,
+    SERVICE_UNAVAILABLE,
+    TwilioForm,
+    TwimlResult,
+    hand_off,
+    twilio_webhook,
+)
 
 log = logging.getLogger(__name__)
 
-EMPTY = TwimlResult(200, "<?xml version='1.0' encoding='UTF-8'?><Response />")
-LANDLINE, OPTED_OUT = 30006, 21610
-# Later statuses win; terminal ones share the top rank.
-STATUS_RANK = {
-    "accepted": 1, "scheduled": 1, "queued": 1, "sending": 2, "sent": 3,
-    "delivered": 4, "undelivered": 4, "failed": 4, "read": 5, "canceled": 4,
-}  # fmt: skip
+MAX_MEDIA = 10  # Twilio's own limit per message
+MAX_BODY = 1600  # Twilio's own limit, and InboundText's
+MAX_MEDIA_URL = 2048
+MAX_CONTENT_TYPE = 255
+MAX_OPT_OUT_TYPE = 16
 
 
-async def incoming(path: str, raw_query: str, body: bytes, signature: str | None) -> TwimlResult:
-    params = parse_form(body)
-    if not signature_is_valid(path, raw_query, params, signature):
-        log.warning("rejected %s: bad or missing Twilio signature", path)
-        return FORBIDDEN
-    sid = params.get("MessageSid") or params.get("SmsSid") or ""
-    if not sid:
-        return EMPTY
+def _message_sid(form: TwilioForm) -> str:
+    return form.get("MessageSid") or form.get("SmsSid") or ""
+
+
+def _media_count(form: TwilioForm) -> int:
+    value = form.get("NumMedia") or "0"
+    if not value.isdecimal():
+        log.warning("ignored NumMedia=%r: not a count", value[:20])
+        return 0
+    count = int(value[:3])
+    if count > MAX_MEDIA:
+        log.warning("NumMedia=%d: reading the first %d", count, MAX_MEDIA)
+    return min(count, MAX_MEDIA)
+
+
+def _media(form: TwilioForm) -> tuple[InboundMedia, ...]:
+    """The message's media URLs; one Twilio would never send (not http(s), overlong) is
+    dropped with a log line rather than making the text unqueueable."""
     media = []
-    for n in range(min(int(params.get("NumMedia") or 0), 10)):
-        url = params.get(f"MediaUrl{n}")
-        if url:
-            media.append({"url": url, "content_type": params.get(f"MediaContentType{n}", "")})
-    if await cache.first_seen(f"wh:sms:{sid}", get_settings().webhook_dedupe_seconds):
-        await queues.enqueue(
-            queues.MESSAGES_QUEUE,
-            {
-                "kind": "inbound",
-                "message_sid": sid,
-                "from": params.get("From", ""),
-                "to": params.get("To", ""),
-                "body": params.get("Body", ""),
-                "media": media,
-                "received_at": datetime.now(UTC).isoformat(),
-            },
-        )
-    return EMPTY
+    for n in range(_media_count(form)):
+        url = form.get(f"MediaUrl{n}") or ""
+        if not url:
+            continue
+        if len(url) > MAX_MEDIA_URL or not url.startswith(("https://", "http://")):
+            log.warning("dropped MediaUrl%d (%d characters): not a media URL", n, len(url))
+            continue
+        content_type = form.get(f"MediaContentType{n}", "")[:MAX_CONTENT_TYPE]
+        media.append(InboundMedia(url=url, content_type=content_type))
+    return tuple(media)
 
 
-async def status(path: str, raw_query: str, body: bytes, signature: str | None) -> TwimlResult:
-    params = parse_form(body)
-    if not signature_is_valid(path, raw_query, params, signature):
-        log.warning("rejected %s: bad or missing Twilio signature", path)
-        return FORBIDDEN
-    sid = params.get("MessageSid") or params.get("SmsSid") or ""
-    state = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+def _body(form: TwilioForm) -> str:
+    body = form.get("Body", "")
+    if len(body) > MAX_BODY:
+        log.warning("cut Body of %d characters to %d", len(body), MAX_BODY)
+    return body[:MAX_BODY]
+
+
+def _opt_out_type(form: TwilioForm) -> str | None:
+    """Advanced Opt-Out's verdict (STOP, START, HELP), present only with a Messaging Service."""
+    value = (form.get("OptOutType") or "").strip()
+    if len(value) > MAX_OPT_OUT_TYPE:
+        log.warning("ignored OptOutType of %d characters", len(value))
+        return None
+    return value or None
+
+
+def _inbound_text(form: TwilioForm, sid: str) -> InboundText | None:
+    """The task to queue, or None (logged) when Twilio's fields don't make one."""
     try:
-        error_code = int(params["ErrorCode"]) if params.get("ErrorCode") else None
+        return InboundText(
+            message_sid=sid,
+            from_number=form.get("From", ""),
+            to_number=form.get("To", ""),
+            body=_body(form),
+            media=_media(form),
+            received_at=datetime.now(UTC),
+            opt_out_type=_opt_out_type(form),
+        )
+    except ValidationError as err:
+        fields = ", ".join(str(e["loc"][0]) for e in err.errors(include_input=False))
+        log.warning("inbound text not queued: invalid %s", fields)
+        return None
+
+
+@twilio_webhook
+async def incoming(form: TwilioForm) -> TwimlResult:
+    sid = _message_sid(form)
+    if not sid:
+        log.warning("inbound text not queued: no MessageSid")
+        return EMPTY_RESPONSE
+    text = _inbound_text(form, sid)
+    if text is None:
+        return EMPTY_RESPONSE
+    if not await hand_off(queues.MESSAGES_QUEUE, f"wh:sms:{sid}", text.to_json()):
+        return SERVICE_UNAVAILABLE
+    return EMPTY_RESPONSE
+
+
+@twilio_webhook
+async def status(form: TwilioForm) -> TwimlResult:
+    sid = _message_sid(form)
+    state = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
+    try:
+        error_code = int(form["ErrorCode"]) if form.get("ErrorCode") else None
     except ValueError:
         error_code = None
     if sid and state:
         await record_status(sid, state, error_code)
-    return EMPTY
-
-
-async def record_status(sid: str, state: str, error_code: int | None) -> None:
-    rank = STATUS_RANK.get(state, 0)
-    pool = await get_pool()
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "UPDATE messages SET status = $2, error_code = coalesce($3, error_code),"
-            " status_at = now() WHERE message_sid = $1"
-            " AND coalesce((SELECT r FROM jsonb_each_text($4::jsonb) AS s(k, r)"
-            "               WHERE k = messages.status)::int, 0) <= $5",
-            sid, state, error_code, STATUS_RANK, rank,
-        )  # fmt: skip
-        await conn.execute(
-            "UPDATE notifications_sent SET status = $2 WHERE message_sid = $1", sid, state
-        )
-        if error_code in (LANDLINE, OPTED_OUT):
-            column = "is_landline = true" if error_code == LANDLINE else (
-                "opted_out_at = coalesce(opted_out_at, now())"
-            )  # fmt: skip
-            await conn.execute(
-                f"UPDATE contacts ct SET {column} FROM messages m"
-                " JOIN conversations c ON c.id = m.conversation_id"
-                " WHERE m.message_sid = $1 AND ct.business_id = c.business_id"
-                " AND ct.phone = c.customer_phone",
-                sid,
-            )
+    return EMPTY_RESPONSE

@@ -1,4 +1,4 @@
-"""Redis for speed only: the webhook dedupe pre-filter (more uses arrive with the responder).
+"""Redis for speed only: the webhook dedupe pre-filter, short rate windows.
 
 Every call here degrades instead of failing: when Redis is unreachable the caller gets the answer
 that keeps correctness (for dedupe, "first time seen", so the database constraint decides), and a
@@ -63,6 +63,30 @@ async def first_seen(key: str, ttl_seconds: int) -> bool:
     except (RedisError, OSError) as exc:
         _trip(exc)
         return True
+
+
+async def seen(key: str) -> bool:
+    """True only when Redis positively knows `key` (a webhook already handed off)."""
+    client = _get_client()
+    if client is None:
+        return False
+    try:
+        return bool(await client.exists(key))
+    except (RedisError, OSError) as exc:
+        _trip(exc)
+        return False
+
+
+async def mark_seen(key: str, ttl_seconds: int) -> None:
+    """Remember `key` for the TTL. Call it only once what the key stands for is safely kept:
+    a mark set before the hand-off would outlive a failed one and turn Twilio's retry away."""
+    client = _get_client()
+    if client is None:
+        return
+    try:
+        await client.set(key, b"1", ex=ttl_seconds)
+    except (RedisError, OSError) as exc:
+        _trip(exc)
 
 
 async def incr_window(key: str, ttl_seconds: int) -> int | None:

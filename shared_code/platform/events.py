@@ -15,16 +15,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from azure.core.credentials import AzureKeyCredential
-from azure.core.messaging import CloudEvent
-from azure.eventgrid.aio import EventGridPublisherClient
 
 from shared_code.contracts import Event
 from shared_code.platform.db import get_pool
 from shared_code.platform.settings import get_settings
+
+if TYPE_CHECKING:
+    from azure.core.messaging import CloudEvent
+    from azure.eventgrid.aio import EventGridPublisherClient
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,30 @@ async def record_events(
     return ids
 
 
+def outbox_insert_sql(first: int, only_if: str = "true") -> str:
+    """The one INSERT of events into the outbox, as SQL taking parameters $first..$first+4 (see
+    `outbox_params`), for a statement that composes it with its own writes (as a CTE, so the
+    events commit with them): rows go in only when `only_if` holds. Returns the ids written now."""
+    ids, types, source, subjects, datas = (f"${first + k}" for k in range(5))
+    return (
+        "INSERT INTO outbox (id, type, source, subject, data)"
+        f" SELECT id, type, {source}, subject, data::jsonb"
+        f" FROM unnest({ids}::uuid[], {types}::text[], {subjects}::text[], {datas}::text[])"
+        f" AS e(id, type, subject, data) WHERE {only_if}"
+        " ON CONFLICT (id) DO NOTHING RETURNING id"
+    )
+
+
+def outbox_params(source: str, new_events: Sequence[Event]) -> list[Any]:
+    return [
+        [e.id for e in new_events],
+        [e.type for e in new_events],
+        source,
+        [e.subject() for e in new_events],
+        [json.dumps(e.to_json()) for e in new_events],  # as the pool's jsonb codec would
+    ]
+
+
 async def write_events(
     conn: asyncpg.Connection, source: str, new_events: Sequence[Event]
 ) -> list[uuid.UUID]:
@@ -128,22 +153,8 @@ async def write_events(
     of work calls this at commit). Returns the ids of the rows written now: an event whose id is
     already there (a redelivered fact) was recorded, and published or left for the timer, by
     the delivery that first wrote it."""
-    written: list[uuid.UUID] = [
-        row["id"]
-        for row in await conn.fetch(
-            "INSERT INTO outbox (id, type, source, subject, data)"
-            " SELECT id, type, $3, subject, data::jsonb"
-            " FROM unnest($1::uuid[], $2::text[], $4::text[], $5::text[])"
-            " AS e(id, type, subject, data)"
-            " ON CONFLICT (id) DO NOTHING RETURNING id",
-            [e.id for e in new_events],
-            [e.type for e in new_events],
-            source,
-            [e.subject() for e in new_events],
-            [json.dumps(e.to_json()) for e in new_events],  # as the pool's jsonb codec would
-        )
-    ]
-    return written
+    rows = await conn.fetch(outbox_insert_sql(1), *outbox_params(source, new_events))
+    return [row["id"] for row in rows]
 
 
 def _get_publisher() -> EventGridPublisherClient | None:
@@ -153,6 +164,11 @@ def _get_publisher() -> EventGridPublisherClient | None:
         return None
     loop = asyncio.get_running_loop()
     if _publisher is None or _publisher_loop is not loop:
+        # On the first publish, not at import: a worker that only answers webhooks never
+        # publishes, and azure-eventgrid is a cold start's cost.
+        from azure.core.credentials import AzureKeyCredential
+        from azure.eventgrid.aio import EventGridPublisherClient
+
         _publisher = EventGridPublisherClient(
             settings.eventgrid_topic_endpoint,
             AzureKeyCredential(settings.eventgrid_topic_key.get_secret_value()),
@@ -172,6 +188,8 @@ async def close_publisher() -> None:
 
 
 def _to_cloud_event(row: asyncpg.Record) -> CloudEvent:
+    from azure.core.messaging import CloudEvent  # loaded with the publisher that sends it
+
     occurred: datetime = row["occurred_at"]
     return CloudEvent(
         source=row["source"],

@@ -1,15 +1,17 @@
-"""Structured logs with a correlation id per invocation.
+"""Logs with a correlation id per invocation.
 
-Adapters set the id (the CallSid, the event id, the invocation id) with `correlated(...)`; every
-log line written during that invocation carries it, so one call can be followed across the
+Every invocation runs under one id set with `correlated(...)`: the Twilio webhook door uses the
+CallSid or MessageSid, queue adapters the task's call or message, event adapters the event's
+`call_sid`/`message_sid` (else its id), timers an id per run (`run_id`). Every log line written
+meanwhile carries it (as `record.correlation_id`), so one call can be followed across the
 webhook, the queue processor and the owner alert.
 """
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,19 +22,6 @@ class CorrelationFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = correlation_id.get()
         return True
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "correlation_id": getattr(record, "correlation_id", correlation_id.get()),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
 
 
 def configure(level: str = "INFO") -> None:
@@ -51,3 +40,8 @@ def correlated(value: str) -> Iterator[None]:
         yield
     finally:
         correlation_id.reset(token)
+
+
+def run_id(name: str) -> str:
+    """A fresh id for one run of a timer (`outbox-1f0c...`): its lines share it, runs differ."""
+    return f"{name}-{uuid.uuid4().hex[:12]}"

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str = Field(default="", alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr = Field(default=SecretStr(""), alias="TWILIO_AUTH_TOKEN")
     twilio_api_base_url: str = Field(default="https://api.twilio.com", alias="TWILIO_API_BASE_URL")
+    # A send that gets no answer in this long may or may not have reached Twilio: it is looked
+    # up before any resend.
+    twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=60, alias="TWILIO_TIMEOUT_SECONDS")
 
     # OpenAI (used by the SMS responder)
     openai_api_key: SecretStr = Field(default=SecretStr(""), alias="OPENAI_API_KEY")
@@ -61,6 +64,12 @@ class Settings(BaseSettings):
     owner_idle_minutes: int = Field(default=30, ge=1, alias="OWNER_IDLE_MINUTES")
     emergency_keywords: str = Field(default="", alias="EMERGENCY_KEYWORDS")
     sms_rate_per_second: int = Field(default=1, ge=1, alias="SMS_RATE_PER_SECOND")
+    # Time-sensitive texts (text-backs, replies, alerts) Twilio may drop if still queued then.
+    sms_validity_seconds: int = Field(default=3600, ge=1, le=36000, alias="SMS_VALIDITY_SECONDS")
+    # Sending after commit: the outbox timer re-sends a text still unsent after this long, and
+    # gives up on one after this many attempts.
+    send_retry_after_seconds: int = Field(default=30, ge=0, alias="SEND_RETRY_AFTER_SECONDS")
+    send_max_attempts: int = Field(default=5, ge=1, le=50, alias="SEND_MAX_ATTEMPTS")
     reply_lease_seconds: int = Field(default=60, ge=5, alias="REPLY_LEASE_SECONDS")
     assistant_timeout_seconds: float = Field(
         default=8.0, gt=0, le=60, alias="ASSISTANT_TIMEOUT_SECONDS"

@@ -1,11 +1,9 @@
-"""Everything that speaks Twilio: webhook signatures, outbound SMS, and TwiML helpers.
-
-Signatures are checked over the URL Twilio called, rebuilt from `PUBLIC_BASE_URL` + path + raw
-query (behind Azure's front ends the request's own URL may say http:// or an internal host), and
-every POST parameter received (Twilio adds parameters without notice, so never a whitelist).
+"""Outbound SMS through Twilio (webhook signatures, forms and TwiML results: twilio_webhooks).
 
 Sends go through the real `twilio` client, pointed at `TWILIO_API_BASE_URL`; with no account SID
-configured they go to the local sandbox table instead, which devhost shows.
+configured they go to the local sandbox table instead, which devhost shows. The REST client and
+its async HTTP client are imported on the first send, not with this module: a worker that only
+answers webhooks never needs them.
 """
 
 from __future__ import annotations
@@ -13,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
 from shared_code.platform.settings import get_settings
+from shared_code.platform.twilio_webhooks import callback_url
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
 
 log = logging.getLogger(__name__)
 
@@ -38,36 +37,18 @@ class SentMessage:
     status: str
 
 
-def public_url(path: str, raw_query: str = "") -> str:
-    """The URL Twilio called (and must be told to call): public base + path + query as sent."""
-    url = get_settings().public_base_url + path
-    return f"{url}?{raw_query}" if raw_query else url
-
-
-def parse_form(body: bytes) -> dict[str, str]:
-    """Form-encoded webhook body as a dict, blank values kept (they are signed too)."""
-    return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-
-
-def signature_is_valid(
-    path: str, raw_query: str, params: Mapping[str, str], signature: str | None
-) -> bool:
-    token = get_settings().twilio_auth_token.get_secret_value()
-    if not token or not signature:
-        return False
-    validator = RequestValidator(token)
-    return bool(validator.validate(public_url(path, raw_query), dict(params), signature))
-
-
 def _get_client() -> Client:
     global _client, _client_loop
     loop = asyncio.get_running_loop()
     if _client is None or _client_loop is not loop:
+        from twilio.http.async_http_client import AsyncTwilioHttpClient
+        from twilio.rest import Client
+
         settings = get_settings()
         _client = Client(
             settings.twilio_account_sid,
             settings.twilio_auth_token.get_secret_value(),
-            http_client=AsyncTwilioHttpClient(timeout=10),
+            http_client=AsyncTwilioHttpClient(timeout=settings.twilio_timeout_seconds),
         )
         _client.api.base_url = settings.twilio_api_base_url
         _client_loop = loop
@@ -93,29 +74,79 @@ async def close_client() -> None:
         sandbox, _sandbox_pool, _sandbox_loop = _sandbox_pool, None, None
         await sandbox.close()
     client, _client, _client_loop = _client, None, None
-    http_client = getattr(client, "http_client", None) if client is not None else None
+    if client is None:
+        return  # never built: nothing to close, and nothing of twilio.rest to import
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+
+    http_client = getattr(client, "http_client", None)
     if isinstance(http_client, AsyncTwilioHttpClient):
         await http_client.close()
 
 
-async def send_sms(to: str, from_: str, body: str, status_callback_path: str) -> SentMessage:
-    """Send one SMS; raises on failure so the caller's transaction rolls back and retries."""
-    callback = public_url(status_callback_path)
+@dataclass(frozen=True)
+class OutgoingSms:
+    """One text as handed to Twilio. With a Messaging Service (A2P 10DLC) Twilio picks the
+    sender from its pool and `from_` is not sent; `validity_seconds` lets Twilio drop a text
+    still queued after that long (error 30036) instead of delivering it stale."""
+
+    to: str
+    from_: str
+    body: str
+    messaging_service_sid: str | None = None
+    validity_seconds: int | None = None
+
+
+async def send_sms(sms: OutgoingSms, status_callback_path: str) -> SentMessage:
+    """Send one SMS; raises `twilio.base.exceptions.TwilioRestException` when Twilio refuses it
+    (its `.code` says why: see twilio_errors) and aiohttp/asyncio errors when the request failed
+    in flight (then it may or may not have been sent: look it up before resending)."""
+    callback = callback_url(status_callback_path)
     if get_settings().sandbox_sms:
         sid = "SM" + secrets.token_hex(16)
         pool = await _get_sandbox_pool()
         await pool.execute(
             "INSERT INTO sandbox_messages (sid, to_number, from_number, body, status_callback)"
             " VALUES ($1, $2, $3, $4, $5)",
-            sid,
-            to,
-            from_,
-            body,
-            callback,
-        )
+            sid, sms.to, sms.messaging_service_sid or sms.from_, sms.body, callback,
+        )  # fmt: skip
         log.info("sandbox sms %s queued", sid)
         return SentMessage(sid=sid, status="queued")
-    message = await _get_client().messages.create_async(
-        to=to, from_=from_, body=body, status_callback=callback
+    sender: dict[str, str] = (
+        {"messaging_service_sid": sms.messaging_service_sid}
+        if sms.messaging_service_sid
+        else {"from_": sms.from_}
     )
+    validity = {"validity_period": sms.validity_seconds} if sms.validity_seconds else {}
+    # Our own deadline: the async client passes no timeout to aiohttp (its `timeout` argument is
+    # kept but unused), whose default would wait five minutes.
+    async with asyncio.timeout(get_settings().twilio_timeout_seconds):
+        message = await _get_client().messages.create_async(
+            to=sms.to, body=sms.body, status_callback=callback, **sender, **validity
+        )
     return SentMessage(sid=str(message.sid), status=str(message.status))
+
+
+async def find_sent(sms: OutgoingSms, created_after: datetime) -> SentMessage | None:
+    """The message Twilio already has for this text, if an earlier attempt reached it.
+
+    Twilio's Messages API has no idempotency key, so a send whose outcome we never learned (a
+    crash or a timeout between Twilio's answer and our mark) is looked up before any resend:
+    the newest messages to `to` (from our number, unless a Messaging Service chose the sender)
+    with the same body, created after the text was decided. No date filter is sent: a message
+    still queued at Twilio has no `date_sent` yet and would slip through one."""
+    if get_settings().sandbox_sms:
+        pool = await _get_sandbox_pool()
+        row = await pool.fetchrow(
+            "SELECT sid FROM sandbox_messages WHERE to_number = $1 AND body = $2"
+            " AND created_at >= $3 ORDER BY id DESC LIMIT 1",
+            sms.to, sms.body, created_after,
+        )  # fmt: skip
+        return SentMessage(sid=row["sid"], status="queued") if row else None
+    sender = {} if sms.messaging_service_sid else {"from_": sms.from_}
+    async with asyncio.timeout(get_settings().twilio_timeout_seconds):
+        recent = await _get_client().messages.list_async(to=sms.to, limit=20, **sender)
+    for message in recent:
+        created = message.date_created
+        if message.body == sms.body and (created is None or created >= created_after):
+            return SentMessage(sid=str(message.sid), status=str(message.status))
+    return None

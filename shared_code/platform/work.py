@@ -4,11 +4,13 @@
         await w.conn.execute(...)                 # inside one transaction
         w.record(CallMissed(...))                 # an outbox row, written with the transaction
         w.after_commit(task, delay_seconds=60)    # a queue put, deferred until after commit
+        w.then(lambda: deliver(text_id))          # an HTTP call the transaction decided
 
 On exit: the recorded events are written to the outbox in one INSERT (inside the transaction),
 the transaction commits, the connection goes back to the pool, then the new events are
-published and the deferred tasks put, in that order. Nothing is published or queued for work
-that rolled back, and no Twilio, OpenAI or Event Grid call waits while a transaction is open.
+published, the deferred tasks put and the deferred calls made, in that order. Nothing is
+published, queued or called for work that rolled back, and no Twilio, OpenAI or Event Grid call
+waits while a transaction is open.
 
 This is cosmicpython's unit of work with its `collect_new_events`, on top of our transactional
 outbox: a publish that fails after commit leaves the row for the outbox timer, so an event is
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -51,6 +53,7 @@ class _Frame:
     events: list[Event] = field(default_factory=list)
     puts: list[DeferredPut] = field(default_factory=list)
     written_ids: list[uuid.UUID] = field(default_factory=list)
+    calls: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
 
 class Work:
@@ -89,6 +92,13 @@ class Work:
         else:  # nothing to wait for: still deferred to the end, after earlier commits' events
             self._committed.puts.append(put)
 
+    def then(self, call: Callable[[], Awaitable[object]]) -> None:
+        """Run `call` after commit, once the connection is back, after publishing and puts:
+        the place for a Twilio or other HTTP call the transaction decided (never inside it).
+        Dropped with the transaction if it rolls back. It should not raise (an error is
+        logged): what it does must be safe to retry from the committed state."""
+        (self._frames[-1] if self._frames else self._committed).calls.append(call)
+
     def _frame(self) -> _Frame:
         assert self._frames, "events are recorded inside a transaction"
         return self._frames[-1]
@@ -114,12 +124,18 @@ class Work:
         target.events.extend(frame.events)
         target.puts.extend(frame.puts)
         target.written_ids.extend(frame.written_ids)
+        target.calls.extend(frame.calls)
 
     async def _after_commit(self) -> None:
         done, self._committed = self._committed, _Frame()
         await outbox.publish_now(done.written_ids)
         for put in done.puts:
             await queues.enqueue(put.queue, put.task.to_json(), delay_seconds=put.delay_seconds)
+        for call in done.calls:
+            try:
+                await call()
+            except Exception:  # the committed state lets a sweep or a retry finish it
+                log.exception("after-commit call %r failed", call)
 
 
 @asynccontextmanager

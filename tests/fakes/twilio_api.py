@@ -1,7 +1,11 @@
 """A local server speaking Twilio's Messages API (the parts the `twilio` client uses).
 
-It checks HTTP basic auth like Twilio, records every created message, answers in Twilio's JSON
-shape, and can be told to fail the next N requests or to answer slowly.
+It checks HTTP basic auth like Twilio, records every created message, lists them as Twilio does
+(newest first, filtered by To/From, paged), answers in Twilio's JSON shapes, and can be told to
+fail the next N requests, to refuse a recipient with a given error code (as Twilio answers a
+refusal: HTTP 400 with `code`, `message`, `more_info`, `status`), or to accept a message and
+answer slowly (the client times out, yet the message was sent: the case a resend must not
+double).
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ class FakeTwilio:
     fail_status: int = 500
     fail_code: int = 20500
     delay_seconds: float = 0.0
+    # recipient -> (HTTP status, Twilio error code) answered to every create for it
+    refuse: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # recipient -> seconds to hold the answer AFTER recording the message as sent
+    slow_after_accept: dict[str, float] = field(default_factory=dict)
+    list_requests: int = 0
     _runner: web.AppRunner | None = None
     url: str = ""
 
@@ -33,14 +42,78 @@ class FakeTwilio:
 
     def reset(self) -> None:
         self.sent.clear()
-        self.fail_next, self.delay_seconds = 0, 0.0
+        self.fail_next, self.delay_seconds, self.list_requests = 0, 0.0, 0
+        self.refuse.clear()
+        self.slow_after_accept.clear()
 
-    async def _create_message(self, request: web.Request) -> web.Response:
+    def _authorized(self, request: web.Request) -> web.Response | None:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if request.headers.get("Authorization") != f"Basic {expected}":
             return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
         if request.match_info["account"] != self.account_sid:
             return web.json_response({"code": 20404, "message": "Not found"}, status=404)
+        return None
+
+    @staticmethod
+    def _error(status: int, code: int, message: str) -> web.Response:
+        return web.json_response(
+            {
+                "code": code,
+                "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            },
+            status=status,
+        )
+
+    def _resource(self, record: dict[str, Any]) -> dict[str, Any]:
+        created = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(record["at"]))
+        return {
+            "sid": record["sid"],
+            "account_sid": self.account_sid,
+            "to": record.get("To"),
+            "from": record.get("From"),
+            "messaging_service_sid": record.get("MessagingServiceSid"),
+            "body": record.get("Body"),
+            "status": "queued",
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "date_created": created,
+            "date_updated": created,
+            "date_sent": None,  # not sent yet while queued: why lookups use no date filter
+            "error_code": None,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{record['sid']}.json",
+        }
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        refused = self._authorized(request)
+        if refused is not None:
+            return refused
+        self.list_requests += 1
+        query = request.query
+        found = [
+            m for m in reversed(self.sent)
+            if m.get("To") == query.get("To", m.get("To"))
+            and m.get("From") == query.get("From", m.get("From"))
+        ]  # fmt: skip
+        size = int(query.get("PageSize", "50"))
+        return web.json_response(
+            {
+                "messages": [self._resource(m) for m in found[:size]],
+                "page": 0,
+                "page_size": size,
+                "first_page_uri": str(request.rel_url),
+                "next_page_uri": None,
+                "previous_page_uri": None,
+                "uri": str(request.rel_url),
+            }
+        )
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        refused = self._authorized(request)
+        if refused is not None:
+            return refused
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         if self.fail_next > 0:
@@ -49,29 +122,24 @@ class FakeTwilio:
                 {"code": self.fail_code, "message": "injected failure", "status": self.fail_status},
                 status=self.fail_status,
             )
-        form = dict(await request.post())
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        to = form.get("To", "")
+        if to in self.refuse:
+            status, code = self.refuse[to]
+            return self._error(status, code, f"refused {to} with {code}")
+        if not form.get("From") and not form.get("MessagingServiceSid"):
+            return self._error(400, 21603, "A 'From' or 'MessagingServiceSid' is required")
         sid = "SM" + secrets.token_hex(16)
-        record = {"sid": sid, "at": time.time(), **{k: str(v) for k, v in form.items()}}
+        record = {"sid": sid, "at": time.time(), **form}
         self.sent.append(record)
-        return web.json_response(
-            {
-                "sid": sid,
-                "account_sid": self.account_sid,
-                "to": record.get("To"),
-                "from": record.get("From"),
-                "body": record.get("Body"),
-                "status": "queued",
-                "num_segments": "1",
-                "direction": "outbound-api",
-                "api_version": "2010-04-01",
-                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
-            },
-            status=201,
-        )
+        if to in self.slow_after_accept:
+            await asyncio.sleep(self.slow_after_accept[to])
+        return web.json_response(self._resource(record), status=201)
 
     async def start(self, port: int) -> None:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._create_message)
+        app.router.add_get("/2010-04-01/Accounts/{account}/Messages.json", self._list_messages)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()

@@ -1,0 +1,62 @@
+"""A reply turn that fails never leaves credit held and never loses what the model spent.
+
+Before sending moved after commit, a refused reply rolled the whole turn back: the model's usage
+was never recorded and its credit reservation stayed held until it expired, five times over as
+the queue retried.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shared_code.assistant import model
+from shared_code.platform import events
+from shared_code.platform.db import get_pool
+from tests.fakes.openai_api import Scripted
+from tests.helpers import create_business, drain_messages_queue, text_in
+
+CUSTOMER = "+13125550123"
+
+
+@pytest.fixture
+def model_on(stack, configure):
+    configure(OPENAI_API_KEY=stack.openai.api_key, OPENAI_MODEL="gpt-4o-mini")
+
+
+async def _held_reservations() -> int:
+    pool = await get_pool()
+    return await pool.fetchval("SELECT count(*) FROM credit_reservations WHERE closed_at IS NULL")
+
+
+async def test_a_refused_reply_still_meters_the_model_call_once(stack, model_on):
+    business, _ = await create_business()
+    stack.twilio.refuse[CUSTOMER] = (400, 21610)  # opted out at the carrier
+    stack.openai.script(Scripted.text("Thanks! What's your name?"))
+    await text_in(CUSTOMER, business.phone_number, "my water heater is leaking")
+    await drain_messages_queue()
+    ai = [e for e in stack.topic.of_type(events.USAGE_RECORDED) if e["data"]["kind"] == "ai"]
+    assert len(ai) == 1  # the usage logger settles the reservation with it
+    assert ai[0]["data"]["reservation_id"]
+    assert stack.twilio.to(CUSTOMER) == []
+    pool = await get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM outbound_texts WHERE status = 'failed'") == 1
+    assert await pool.fetchval(
+        "SELECT opted_out_at IS NOT NULL FROM contacts WHERE phone = $1", CUSTOMER
+    )
+
+
+async def test_an_unexpected_failure_in_the_turn_gives_the_reservation_back(
+    stack, model_on, monkeypatch
+):
+    business, _ = await create_business()
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the turn")
+
+    monkeypatch.setattr(model, "ai_turn", broken)
+    await text_in(CUSTOMER, business.phone_number, "my water heater is leaking")
+    with pytest.raises(RuntimeError):
+        await drain_messages_queue()
+    pool = await get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM credit_reservations") == 1
+    assert await _held_reservations() == 0
