@@ -9,24 +9,30 @@ connections are checked out and released where the app's were (so the pool's res
 release is in the floor too), each Redis round trip is a `SET NX`, each queue put/receive/delete
 the same operation on a scratch queue. Read from the code (the trace's counts, `round_trips` in
 the output, are the authority: they follow the code as it changes):
-    webhook   Redis SET NX (dedupe), queue put (the inbound task)
+    webhook   Redis check (seen before?), queue put (the inbound task), Redis mark (only once
+              the put succeeded: a mark never outlives a failed hand-off)
     inbound   queue receive; one transaction: BEGIN, INSERT inbound_receipts, upsert contact,
               SELECT open conversation, INSERT conversation, INSERT message (with the
               conversation's UPDATE in the same statement), INSERT outbox (message.received),
               COMMIT; queue put (the reply task); queue delete
     reply     queue receive; on one checkout: the lease claim (newest-text check and UPDATE in
               one statement, committed asynchronously), SELECT pending texts, SELECT business,
-              SELECT history, a transaction (BEGIN, UPDATE conversation (which also frees the
-              lease), SELECT contact for the send rules, SELECT count for the loop guard, INSERT
-              message (with the conversation's UPDATE), one INSERT outbox for message.sent and
-              usage.recorded, COMMIT); the Redis INCR+EXPIRE pipeline (send pace); the Twilio
-              POST; queue delete. `ai` adds the credit reservation on the same checkout (BEGIN,
-              SELECT business FOR UPDATE, INSERT reservation, COMMIT), one more outbox INSERT
-              (the model's usage) and the OpenAI POST.
-At the time of writing: PostgreSQL 19 statements in 2 transactions over 2 checkouts (+2 reset
-round trips on release), `ai` 24 in 3 over 2; Redis 2; queue 2 puts, 2 receives, 2 deletes;
-HTTP 1 (`ai` 2). EVENTGRID_TOPIC_ENDPOINT is empty, as in bench.webhook_ack: publishing to
-Event Grid is not in the path (publish_now returns without a query; the outbox rows are in it).
+              SELECT history, a transaction (BEGIN, one INSERT outbox for the model's usage when
+              there is one, UPDATE conversation (which also frees the lease), SELECT contact for
+              the send rules, SELECT count for the loop guard, the text's intent and pending
+              message in one statement, COMMIT); then, after commit and with no transaction
+              open: the Redis INCR+EXPIRE pipeline (send pace), the claim of the intent (one
+              autocommit statement, its own checkout), the Twilio POST, the mark (sid on the
+              intent and message, message.sent and usage.recorded into the outbox: one
+              statement, its own checkout); queue delete. `ai` adds the credit reservation on
+              the first checkout (BEGIN, SELECT business FOR UPDATE, INSERT reservation, COMMIT)
+              and the OpenAI POST.
+At the time of writing (sending after commit, issue 12): PostgreSQL 20 statements in 2
+transactions over 4 checkouts (+4 reset round trips on release), `ai` 25 in 3 over 4; before it
+(the text sent inside the reply's transaction) 19 in 2 over 2, `ai` 24 in 3 over 2. Redis 3
+(the webhook's dedupe check and mark, the pace); queue 2 puts, 2 receives, 2 deletes; HTTP 1
+(`ai` 2). EVENTGRID_TOPIC_ENDPOINT is empty, as in bench.webhook_ack: publishing to Event Grid is
+not in the path (publish_now returns without a query; the outbox rows are in it).
 
 The tracing is patched into the client classes once (`install_tracing`) and records only while
 `TRACE.active`, so the timed runs pay one attribute check per operation and nothing else.

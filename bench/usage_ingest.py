@@ -50,13 +50,14 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 from bench.stack import bench_stack
+from bench.usage_ingest_checks import check_ledger, snapshot
+from bench.usage_ingest_data import event_row, raw_events, reset, settle
+from bench.usage_ingest_naive import insert_only, naive_handler
 from shared_code.credits.usage_store import COLUMNS
 
 BUSINESSES = 200
@@ -65,52 +66,6 @@ MAIN_BATCH = 5000
 NAIVE_SAMPLE = 5000
 ROUNDS = 3
 TARGETS = {"batch_over_copy_min": 0.40, "batch_over_naive_min": 10.0}
-
-_NAIVE_USAGE = f"""
-INSERT INTO usage_events ({", ".join(COLUMNS)})
-VALUES ({", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))})
-ON CONFLICT (event_id) DO NOTHING RETURNING 1
-"""
-_NAIVE_DEBIT = (
-    "UPDATE businesses SET balance_micro = balance_micro - $2 WHERE id = $1 RETURNING balance_micro"
-)
-_NAIVE_ENTRY = (
-    "INSERT INTO credit_ledger (business_id, idempotency_key, kind, amount_micro,"
-    " balance_after_micro, usage_batch_id, usage_events) VALUES ($1, $2, 'usage', $3, $4, $5, 1)"
-)
-_INSERT_ONLY = f"""
-INSERT INTO bench_insert ({", ".join(COLUMNS)})
-VALUES ({", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))})
-"""
-
-
-def _raw_events(n: int, business_ids: list[uuid.UUID], rng: random.Random) -> list[tuple]:
-    now = datetime.now(UTC)
-    events = []
-    for _ in range(n):
-        data: dict[str, Any] = {"business_id": str(rng.choice(business_ids))}
-        if rng.random() < 0.7:
-            data |= {"kind": "sms", "segments": rng.randint(1, 3)}
-        else:
-            prompt = rng.randint(300, 6000)
-            data |= {
-                "kind": "ai",
-                "model": "gpt-4o-mini",
-                "input_tokens": prompt,
-                "cached_tokens": rng.choice((0, 0, prompt // 2, prompt - prompt % 128)),
-                "output_tokens": rng.randint(20, 600),
-                "latency_ms": rng.randint(300, 4000),
-                "conversation_id": str(uuid.uuid4()),
-            }
-        occurred = now - timedelta(seconds=rng.randint(0, 30 * 86400))
-        events.append((str(uuid.uuid4()), occurred, data))
-    return events
-
-
-def _row(u: Any) -> tuple:
-    """The usage_events row for a PricedUsage, column for column as `usage_ingest` writes it;
-    batch_id is the event's own id: one event per batch, as the naive handler debits."""
-    return (*u.row, u.event_id)
 
 
 async def _timed(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
@@ -123,82 +78,6 @@ async def _timed(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
         return time.perf_counter() - began, rows
     finally:
         gc.enable()
-
-
-async def _reset(conn: asyncpg.Connection, business_ids: list[uuid.UUID]) -> None:
-    """Empty the ledger and give every business its signup credit again, as create_business."""
-    from shared_code.credits import ledger
-    from shared_code.platform.settings import get_settings
-
-    await conn.execute("TRUNCATE credit_ledger, usage_events")
-    await conn.execute("DELETE FROM outbox")
-    await conn.execute("UPDATE businesses SET balance_micro = 0, credits_low_since = NULL")
-    signup = get_settings().signup_credit_micro
-    for bid in business_ids:
-        await ledger.credit(bid, signup, f"signup:{bid}", "adjustment", "signup credit", conn=conn)
-    # Not ANALYZE on the emptied tables: plans cached while they look empty (the foreign-key
-    # checks' among them) then scan them whole on every row as they grow, until autoanalyze.
-    await conn.execute("VACUUM ANALYZE businesses")
-    await conn.execute("CHECKPOINT")
-
-
-async def _settle(conn: asyncpg.Connection) -> None:
-    await conn.execute("VACUUM ANALYZE businesses, usage_events, credit_ledger")
-    await conn.execute("CHECKPOINT")
-
-
-async def _check(
-    conn: asyncpg.Connection, expected: dict[uuid.UUID, int], events: int, entries: int
-) -> dict[str, int]:
-    """Assert the ledger invariants against figures computed in Python; returns the counts."""
-    rows = await conn.fetch(
-        "SELECT b.id, b.balance_micro, coalesce(sum(l.amount_micro), 0)::bigint AS ledger"
-        " FROM businesses b LEFT JOIN credit_ledger l ON l.business_id = b.id GROUP BY b.id"
-    )
-    off_ledger = sum(r["balance_micro"] != r["ledger"] for r in rows)
-    off_expected = sum(r["balance_micro"] != expected[r["id"]] for r in rows)
-    counts = await conn.fetchrow(
-        "SELECT (SELECT count(*) FROM usage_events) AS usage_events,"
-        " (SELECT count(*) FROM credit_ledger WHERE kind = 'usage') AS usage_entries,"
-        " (SELECT count(*) FROM credit_ledger) AS entries,"
-        " (SELECT count(DISTINCT idempotency_key) FROM credit_ledger) AS distinct_keys,"
-        " (SELECT count(*) FROM credit_ledger l LEFT JOIN (SELECT batch_id, business_id,"
-        "   sum(cost_micro) AS cost FROM usage_events GROUP BY 1, 2) u"
-        "   ON u.batch_id = l.usage_batch_id AND u.business_id = l.business_id"
-        "   WHERE l.kind = 'usage' AND -l.amount_micro IS DISTINCT FROM u.cost) AS wrong_amount,"
-        " (SELECT count(*) FROM (SELECT DISTINCT batch_id, business_id FROM usage_events"
-        "   WHERE cost_micro > 0) u LEFT JOIN credit_ledger l ON l.usage_batch_id = u.batch_id"
-        "   AND l.business_id = u.business_id WHERE l.id IS NULL) AS undebited,"
-        " (SELECT count(*) FROM (SELECT balance_after_micro, sum(amount_micro) OVER"
-        "   (PARTITION BY business_id ORDER BY id) AS running FROM credit_ledger) c"
-        "   WHERE c.balance_after_micro <> c.running) AS broken_chain"
-    )
-    assert counts is not None
-    result = {
-        "businesses_balance_ne_ledger_sum": off_ledger,
-        "businesses_balance_ne_expected": off_expected,
-        **dict(counts),
-    }
-    assert off_ledger == 0 and off_expected == 0, result
-    # One debit per business per batch now, so count coverage rather than entries.
-    assert counts["usage_events"] == events and counts["undebited"] == 0, result
-    del entries
-    assert counts["entries"] == counts["distinct_keys"], result
-    assert counts["wrong_amount"] == 0 and counts["broken_chain"] == 0, result
-    return result
-
-
-async def _snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
-    balances = await conn.fetch(
-        "SELECT id, balance_micro, credits_low_since FROM businesses ORDER BY id"
-    )
-    counts = await conn.fetchrow(
-        "SELECT (SELECT count(*) FROM usage_events) AS usage_events,"
-        " (SELECT count(*) FROM credit_ledger) AS credit_ledger,"
-        " (SELECT max(id) FROM credit_ledger) AS max_ledger_id,"
-        " (SELECT count(*) FROM outbox) AS outbox"
-    )
-    return {"balances": [tuple(r) for r in balances], "counts": dict(counts or {})}
 
 
 def _rate(seconds: float, rows: int) -> float:
@@ -231,8 +110,8 @@ async def main(n: int) -> dict[str, object]:
             business_ids.append(business.id)
 
         rng = random.Random(20_240_611)
-        raw = _raw_events(n, business_ids, rng)
-        raw_naive = _raw_events(NAIVE_SAMPLE, business_ids, rng)
+        raw = raw_events(n, business_ids, rng)
+        raw_naive = raw_events(NAIVE_SAMPLE, business_ids, rng)
         gc.collect()
         began = time.perf_counter()
         priced = [
@@ -245,8 +124,8 @@ async def main(n: int) -> dict[str, object]:
             for eid, at, data in raw_naive
         ]
         del raw, raw_naive
-        rows = [_row(u) for u in priced]
-        naive_rows = [_row(u) for u in naive]
+        rows = [event_row(u) for u in priced]
+        naive_rows = [event_row(u) for u in naive]
 
         def expected(*sets: list[usage_store.PricedUsage]) -> tuple[dict[uuid.UUID, int], int]:
             balance = dict.fromkeys(business_ids, signup)
@@ -281,9 +160,9 @@ async def main(n: int) -> dict[str, object]:
                 return int(value)
 
             # Warm-up: connections, prepared statements, genai-prices tables.
-            await _reset(admin, business_ids)
+            await reset(admin, business_ids)
             await usage_store.ingest(priced[:2000])
-            await _reset(admin, business_ids)
+            await reset(admin, business_ids)
 
             async def copy_into(table: str) -> int:
                 async with pool.acquire() as conn:
@@ -314,28 +193,6 @@ async def main(n: int) -> dict[str, object]:
 
                 return sum(await asyncio.gather(*(worker(k) for k in range(workers))))
 
-            async def naive_handler() -> int:
-                async with pool.acquire() as conn:
-                    for u, row in zip(naive, naive_rows, strict=True):
-                        async with conn.transaction():
-                            if await conn.fetchval(_NAIVE_USAGE, *row) is None:
-                                continue
-                            after = await conn.fetchval(
-                                _NAIVE_DEBIT, u.data.business_id, u.cost_micro
-                            )
-                            if u.cost_micro > 0:
-                                await conn.execute(
-                                    _NAIVE_ENTRY, u.data.business_id, f"usage:{u.event_id}",
-                                    -u.cost_micro, after, u.event_id,
-                                )  # fmt: skip
-                return len(naive_rows)
-
-            async def insert_only() -> int:
-                async with pool.acquire() as conn:
-                    for row in naive_rows:
-                        await conn.execute(_INSERT_ONLY, *row)
-                return len(naive_rows)
-
             rates: dict[str, list[float]] = defaultdict(list)
             checks: dict[str, dict[str, int]] = {}
             deadlocks_before = await deadlocks()
@@ -354,24 +211,26 @@ async def main(n: int) -> dict[str, object]:
                 # The main batch size runs last: its state carries the naive sample and replay.
                 runs.sort(key=lambda r: r[0] == f"batch_{MAIN_BATCH}")
                 for key, run in runs:
-                    await _reset(admin, business_ids)
+                    await reset(admin, business_ids)
                     seconds, inserted = await _timed(run)
                     assert inserted == n, (key, inserted)
                     rates[key].append(_rate(seconds, n))
-                    checks[key] = await _check(admin, expected_main, n, entries_main)
-                await _settle(admin)
-                seconds, count = await _timed(naive_handler)
+                    checks[key] = await check_ledger(admin, expected_main, n, entries_main)
+                await settle(admin)
+                seconds, count = await _timed(lambda: naive_handler(pool, naive, naive_rows))
                 rates["naive"].append(_rate(seconds, count))
                 await admin.execute("TRUNCATE bench_insert")
-                await _settle(admin)
-                seconds, count = await _timed(insert_only)
+                await settle(admin)
+                seconds, count = await _timed(lambda: insert_only(pool, naive_rows))
                 rates["naive_insert_only"].append(_rate(seconds, count))
             concurrent_deadlocks = await deadlocks() - deadlocks_before
-            checks["after_naive"] = await _check(admin, expected_all, n + NAIVE_SAMPLE, entries_all)
+            checks["after_naive"] = await check_ledger(
+                admin, expected_all, n + NAIVE_SAMPLE, entries_all
+            )
 
             # Replay everything through the batch path: nothing may change.
-            before = await _snapshot(admin)
-            await _settle(admin)
+            before = await snapshot(admin)
+            await settle(admin)
             replayed = {"inserted": 0, "duplicates": 0, "unknown_business": 0}
 
             async def replay() -> int:
@@ -383,11 +242,11 @@ async def main(n: int) -> dict[str, object]:
                 return n
 
             replay_seconds, _ = await _timed(replay)
-            after = await _snapshot(admin)
+            after = await snapshot(admin)
             unchanged = before == after
             assert replayed["inserted"] == 0 and replayed["duplicates"] == n, replayed
             assert unchanged, (before["counts"], after["counts"])
-            checks["final"] = await _check(admin, expected_all, n + NAIVE_SAMPLE, entries_all)
+            checks["final"] = await check_ledger(admin, expected_all, n + NAIVE_SAMPLE, entries_all)
 
     median = {key: _median(values) for key, values in rates.items()}
     main_rate = median[f"batch_{MAIN_BATCH}"]

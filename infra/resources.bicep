@@ -379,7 +379,7 @@ resource adminApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
 // ---------------------------------------------------------------- event grid
 resource eventGridTopic 'Microsoft.EventGrid/topics@2025-02-15' = {
   // checkov:skip=CKV_AZURE_193:publicNetworkAccess is Disabled unless allowPublicNetworkAccess (default false) is set; checkov cannot evaluate the parameter. The app publishes through the private endpoint.
-  // checkov:skip=CKV_AZURE_192:shared_code/events.py publishes with EVENTGRID_TOPIC_KEY (AzureKeyCredential), as the design specifies; the key lives in Key Vault. The app's identity already holds EventGrid Data Sender for a switch to Entra auth.
+  // checkov:skip=CKV_AZURE_192:shared_code/platform/events.py publishes with EVENTGRID_TOPIC_KEY (AzureKeyCredential), as the design specifies; the key lives in Key Vault. The app's identity already holds EventGrid Data Sender for a switch to Entra auth.
   name: eventGridTopicName
   location: location
   tags: tags
@@ -409,7 +409,7 @@ resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
     administratorLogin: postgresAdminLogin
     administratorLoginPassword: postgresAdminPassword
     // asyncpg connects with the password kept in Key Vault (DATABASE_URL). Entra tokens would need
-    // a token-refreshing connect hook in shared_code/db.py first.
+    // a token-refreshing connect hook in shared_code/platform/db.py first.
     authConfig: {
       activeDirectoryAuth: 'Disabled'
       passwordAuth: 'Enabled'
@@ -754,7 +754,7 @@ var publicBaseUrl = empty(customPublicBaseUrl) ? 'https://${functionApp.properti
 //   AzureWebJobsFeatureFlags  -> worker indexing is the default on Functions v4
 //   AzureWebJobsStorage       -> AzureWebJobsStorage__accountName (the host, by managed identity)
 //                                + STORAGE_CONNECTION (the app's own queue client, from Key Vault;
-//                                shared_code/settings.py reads it as an alias of AzureWebJobsStorage)
+//                                shared_code/platform/settings.py reads it as an alias of AzureWebJobsStorage)
 // Secrets are Key Vault references, never values.
 resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   // checkov reads every sites/config resource as the 'web' site configuration. These checks are

@@ -1,6 +1,6 @@
 """The API kernel's shared rules on plain values (no servers): which business a request may
 touch (`business_for`) and what a request body must be (`parse_model`). Through the registered
-functions and the database, tests/test_owner_api.py checks the same answers end to end."""
+functions and the database, tests/api/test_owner_api.py checks the same answers end to end."""
 
 from __future__ import annotations
 

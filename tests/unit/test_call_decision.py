@@ -1,7 +1,7 @@
 """What one delivery of a call report does (`calls.decision.decide`): pure, no servers.
 
-The same rules run against the database in tests/test_suppression.py; here every branch and the
-order of the rules are pinned down on plain values.
+The same rules run against the database in tests/calls/test_suppression.py; here every branch
+and the order of the rules are pinned down on plain values.
 """
 
 from __future__ import annotations

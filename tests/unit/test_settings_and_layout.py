@@ -9,7 +9,7 @@ from shared_code.platform.settings import Settings
 from shared_code.platform.subscriptions import load_subscriptions
 from tests.helpers import app_function
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOST_ONLY = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags"}
 
 

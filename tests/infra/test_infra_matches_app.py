@@ -1,40 +1,33 @@
-"""Static checks of infra/ (Bicep for `azd up`) against what function_app.py registers.
+"""Static checks that infra/ (Bicep for `azd up`) matches what function_app.py registers.
 
-No Azure subscription and no Bicep CLI here, so:
-- every .bicep file must parse with pycep-parser, the pure-Python parser checkov itself uses;
-- checkov (offline, `--skip-download`) must pass; each suppression carries a reason in the Bicep;
-- the Event Grid subscriptions, queues, timer settings, routes and app settings in infra must match
-  the registered functions, shared_code/event_subscriptions.json and local.settings.example.json;
-- azure-functions-doctor must find no failure in the deployable app.
-
-checkov pins `packaging<24`, which pytest 9 cannot share, so checkov and azure-functions-doctor
-live in their own virtualenv, `.venv/tools` (pins: infra/requirements-tools.txt), created on first
-use (about a minute) and reused while the pins are unchanged.
+The Event Grid subscriptions, queues, timer settings, routes and app settings in infra must match
+the registered functions, shared_code/event_subscriptions.json and local.settings.example.json;
+credentials are Key Vault references only, the app's identity holds the roles it needs, the
+runtime is Flex Consumption Python 3.11, and the app package is deployable as azd would ship it.
+Parsing and the checkov and azure-functions-doctor runs are in test_infra_tools.py.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
-import time
-from fnmatch import fnmatch
-from functools import cache
-from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-INFRA = ROOT / "infra"
-TOOLS_VENV = ROOT / ".venv" / "tools"
-TOOLS_REQUIREMENTS = INFRA / "requirements-tools.txt"
-SUBSCRIPTIONS_JSON = ROOT / "shared_code" / "event_subscriptions.json"
+from tests.infra.helpers import (
+    INFRA,
+    ROOT,
+    SUBSCRIPTIONS_JSON,
+    app_settings,
+    bicep,
+    function_app_config,
+    local_settings,
+    registered,
+    registered_of,
+    resources_of_type,
+)
 
 # local.settings.example.json keys that have no app setting of the same name, and why.
 NOT_APP_SETTINGS = {
@@ -46,7 +39,7 @@ NOT_APP_SETTINGS = {
 # Settings replaced in Azure by other app settings (identity-based connections and friends).
 REPLACED_SETTINGS = {
     # The host connects by managed identity; the app's own queue client reads STORAGE_CONNECTION,
-    # an alias of AzureWebJobsStorage in shared_code/settings.py (a Key Vault reference).
+    # an alias of AzureWebJobsStorage in shared_code/platform/settings.py (a Key Vault reference).
     "AzureWebJobsStorage": {"AzureWebJobsStorage__accountName", "STORAGE_CONNECTION"},
 }
 # App settings that hold credentials: Key Vault references only.
@@ -73,196 +66,6 @@ TWILIO_WEBHOOKS = {
 KEY_VAULT_REFERENCE = re.compile(
     r"^@Microsoft\.KeyVault\(SecretUri=\$\{(\w+)\.properties\.secretUri\}\)$"
 )
-
-
-# ----------------------------------------------------------------------------- parsing helpers
-
-
-@cache
-def bicep(name: str) -> dict[str, Any]:
-    from pycep import BicepParser
-
-    return cast(dict[str, Any], BicepParser().parse(text=(INFRA / name).read_text("utf-8")))
-
-
-def resources_of_type(doc: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in doc["resources"].items() if v["type"] == type_}
-
-
-def app_settings() -> dict[str, Any]:
-    configs = resources_of_type(bicep("resources.bicep"), "Microsoft.Web/sites/config")
-    (config,) = [c for c in configs.values() if c["config"]["name"] == "appsettings"]
-    return config["config"]["properties"]
-
-
-def function_app_config() -> dict[str, Any]:
-    (site,) = resources_of_type(bicep("resources.bicep"), "Microsoft.Web/sites").values()
-    return site["config"]["properties"]["functionAppConfig"]
-
-
-@cache
-def registered() -> list[dict[str, Any]]:
-    """What the Azure worker indexes: name, trigger binding and the other bindings."""
-    import function_app
-    from devhost.catalog import _plain, get_functions_once
-
-    out = []
-    for fn in get_functions_once(function_app.app):
-        out.append(
-            {
-                "name": fn.get_function_name(),
-                "trigger": _plain(fn.get_trigger().get_dict_repr()),
-                "bindings": [_plain(b.get_dict_repr()) for b in fn.get_bindings()],
-            }
-        )
-    return out
-
-
-def registered_of(trigger_type: str) -> list[dict[str, Any]]:
-    return [f for f in registered() if f["trigger"]["type"] == trigger_type]
-
-
-def local_settings() -> dict[str, str]:
-    data = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))
-    return data["Values"]
-
-
-# ----------------------------------------------------------------------------- tools venv
-
-
-def _tools_bin(tool: str) -> Path:
-    """Path of `tool` in .venv/tools, installing the pinned tools first if needed."""
-    pins = TOOLS_REQUIREMENTS.read_bytes()
-    stamp = hashlib.sha256(pins + sys.version.encode()).hexdigest()
-    marker = TOOLS_VENV / ".installed"
-    TOOLS_VENV.parent.mkdir(exist_ok=True)
-    with open(TOOLS_VENV.parent / "tools.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once install once
-        if not (marker.exists() and marker.read_text() == stamp):
-            started = time.monotonic()
-            shutil.rmtree(TOOLS_VENV, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(TOOLS_VENV)], check=True)
-            result = subprocess.run(
-                [
-                    str(TOOLS_VENV / "bin" / "python"),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                    str(TOOLS_REQUIREMENTS),
-                ],
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                pytest.fail(
-                    f"installing {TOOLS_REQUIREMENTS.name} failed:\n{result.stderr[-3000:]}"
-                )
-            marker.write_text(stamp)
-            print(f"installed infra tools in {time.monotonic() - started:.0f}s")
-    return TOOLS_VENV / "bin" / tool
-
-
-def _offline_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "BC_SKIP_MAPPING": "TRUE",  # no download of Bridgecrew/Prisma check metadata
-            "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
-            "PYTHONWARNINGS": "ignore",
-        }
-    )
-    env.pop("BC_API_KEY", None)
-    env.pop("PRISMA_API_URL", None)
-    return env
-
-
-# ----------------------------------------------------------------------------- bicep syntax
-
-
-def test_every_bicep_file_parses() -> None:
-    files = sorted(str(p.relative_to(INFRA)) for p in INFRA.rglob("*.bicep"))
-    assert {"main.bicep", "resources.bicep", "event-subscriptions.bicep"} <= set(files)
-    for name in files:
-        doc = bicep(name)
-        assert doc["resources"] or doc["modules"], f"{name}: nothing declared"
-
-
-def test_azd_parameters_match_main_bicep() -> None:
-    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
-    declared = bicep("main.bicep")["parameters"]
-    assert set(params) <= set(declared), set(params) - set(declared)
-    required = {k for k, v in declared.items() if v.get("default") is None}
-    assert required <= set(params), f"azd would prompt for {required - set(params)}"
-    assert params["environmentName"]["value"] == "${AZURE_ENV_NAME}"
-    assert params["location"]["value"] == "${AZURE_LOCATION}"
-    # Generated secrets are read back from Key Vault, so they stay stable across `azd provision`.
-    for name in ("postgresAdminPassword", "adminApiKey", "twilioAuthToken", "openAiApiKey"):
-        assert params[name]["value"].startswith("$(secretOrRandomPassword ${AZURE_KEY_VAULT_NAME} ")
-        assert "secure" in str(declared[name]["decorators"])
-    outputs = bicep("main.bicep")["outputs"]
-    assert "AZURE_KEY_VAULT_NAME" in outputs  # what secretOrRandomPassword reads the vault from
-
-
-# ----------------------------------------------------------------------------- checkov
-
-
-def test_checkov_passes_offline(tmp_path: Path) -> None:
-    checkov = _tools_bin("checkov")
-    started = time.monotonic()
-    result = subprocess.run(
-        [
-            str(checkov),
-            "-d",
-            str(INFRA),
-            "--framework",
-            "bicep",
-            "--skip-download",
-            "--compact",
-            "--quiet",
-            "--output",
-            "json",
-            "--output-file-path",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=_offline_env(),
-        timeout=300,
-    )
-    elapsed = time.monotonic() - started
-    report_file = tmp_path / "results_json.json"
-    assert report_file.exists(), (
-        f"checkov wrote no report:\n{result.stdout}\n{result.stderr[-3000:]}"
-    )
-    report = json.loads(report_file.read_text())
-    report = report[0] if isinstance(report, list) else report
-    failed = [
-        f"{c['check_id']} {c['resource']} {c['file_path']}:{c['file_line_range']} {c['check_name']}"
-        for c in report.get("results", {}).get("failed_checks", [])
-    ]
-    assert not failed, "checkov failed:\n" + "\n".join(failed)
-    summary = report["summary"]
-    assert summary["parsing_errors"] == 0, result.stdout
-    # checkov reports nothing for a file it could not parse: make sure it saw the resources.
-    assert summary["resource_count"] >= 40, summary
-    assert result.returncode == 0, result.stdout[-3000:]
-    print(f"checkov: {summary} in {elapsed:.1f}s")
-
-
-def test_every_checkov_suppression_has_a_reason() -> None:
-    pattern = re.compile(r"checkov:skip=([A-Z0-9_]+)(:?)(.*)")
-    for path in INFRA.rglob("*.bicep"):
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            match = pattern.search(line)
-            if match:
-                where = f"{path.name}:{number}"
-                assert line.lstrip().startswith("// checkov:skip="), f"{where}: use a // comment"
-                assert match.group(2) == ":" and len(match.group(3).strip()) >= 20, (
-                    f"{where}: {match.group(1)} needs a reason"
-                )
 
 
 # ----------------------------------------------------------------------------- event grid
@@ -578,53 +381,3 @@ def test_app_package_is_deployable() -> None:
         name = entry.rstrip("/")
         if "/" not in name and "*" not in name:
             assert name in ignored, f".funcignore must exclude {name} (git ignores it)"
-
-
-def _deployable_copy(dest: Path) -> Path:
-    """What azd would package (.funcignore applied), plus infra/ for the doctor's IaC checks."""
-    dest.mkdir(parents=True)
-    patterns = [p.rstrip("/") for p in (ROOT / ".funcignore").read_text().split() if p]
-    for item in ROOT.iterdir():
-        if any(fnmatch(item.name, p) for p in patterns):
-            continue
-        if item.is_dir():
-            shutil.copytree(item, dest / item.name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(item, dest / item.name)
-    shutil.copy2(ROOT / ".funcignore", dest / ".funcignore")
-    shutil.copytree(INFRA, dest / "infra")
-    return dest
-
-
-def test_azure_functions_doctor(tmp_path: Path) -> None:
-    doctor = _tools_bin("azure-functions-doctor")
-    app = _deployable_copy(tmp_path / "app")
-    started = time.monotonic()
-    result = subprocess.run(
-        [
-            str(doctor),
-            "doctor",
-            "--path",
-            str(app),
-            "--format",
-            "json",
-            "--profile",
-            "full",
-            "--hosting-plan",
-            "flex-consumption",
-            "--target-python",
-            "3.11",
-        ],
-        capture_output=True,
-        text=True,
-        env=_offline_env(),
-        timeout=300,
-    )
-    report = json.loads(result.stdout)
-    items = [item for section in report["results"] for item in section["items"]]
-    failed = [f"{i['rule_id']}: {i['value']}" for i in items if i["status"] == "fail"]
-    assert not failed, "azure-functions-doctor:\n" + "\n".join(failed)
-    assert sum(i["status"] == "pass" for i in items) >= 10, result.stdout[-2000:]
-    warned = [i["rule_id"] for i in items if i["status"] == "warn"]
-    elapsed = time.monotonic() - started
-    print(f"azure-functions-doctor: {len(items)} checks, warnings {warned}, {elapsed:.1f}s")

@@ -15,8 +15,13 @@ from shared_code import contracts
 from shared_code.credits import streaks, usage_store
 from shared_code.platform import events
 from shared_code.platform.db import get_pool
+from tests.credits.test_ledger import (
+    assert_balances_match_ledgers,
+    deliver,
+    priced_event,
+    usage_event,
+)
 from tests.helpers import create_business, deliver_events, post
-from tests.test_ledger import assert_balances_match_ledgers, deliver, priced_event, usage_event
 
 DAILY, M7 = 10_000, 100_000
 

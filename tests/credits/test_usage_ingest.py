@@ -10,8 +10,7 @@ import pytest
 
 from shared_code.credits import ledger, usage_store
 from shared_code.platform.db import get_pool
-from tests.helpers import create_business
-from tests.test_ledger import (
+from tests.credits.test_ledger import (
     SIGNUP,
     ai,
     assert_balances_match_ledgers,
@@ -19,6 +18,7 @@ from tests.test_ledger import (
     reserve,
     usage_event,
 )
+from tests.helpers import create_business
 
 WAYS = {"statement": 10**9, "copy": 1}
 

@@ -10,8 +10,14 @@ import pytest
 from shared_code.credits import usage_store
 from shared_code.credits.usage_batches import UsageNotRecorded
 from shared_code.platform.db import get_pool
+from tests.credits.test_ledger import (
+    SIGNUP,
+    ai,
+    assert_balances_match_ledgers,
+    deliver,
+    usage_event,
+)
 from tests.helpers import create_business
-from tests.test_ledger import SIGNUP, ai, assert_balances_match_ledgers, deliver, usage_event
 
 
 async def usage_entries() -> int:

@@ -1,76 +1,33 @@
-"""The OpenAI adapter against a local server speaking the Chat Completions wire format.
+"""Successful turns through the OpenAI adapter: the reply, the prompt, the wire body and the tools.
 
-The real `openai` client does the HTTP; only the model is scripted (tests/fakes/openai_api.py).
-No database is needed, so these tests do not start the stack.
+The real `openai` client does the HTTP against a local server speaking the Chat Completions wire
+format; only the model is scripted (tests/fakes/openai_api.py). These tests cover what a turn
+returns and sends: the reply and its token usage, the prompt built from the business profile, the
+lead and the history, a request body identical to the typed call, the record_lead,
+escalate_to_owner and close_conversation tools with their follow-up call, and trimming of long
+replies. No database is needed, so these tests do not start the stack.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import secrets
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import httpx2
 import openai
 import pytest
 
-from devhost.services import free_port
 from shared_code.assistant import model
 from shared_code.assistant.model import (
     MAX_OUTPUT_TOKENS,
     TEMPERATURE,
-    AssistantUnavailable,
-    BusinessProfile,
     ai_turn,
     create_arguments,
-    is_configured,
 )
 from shared_code.assistant.prompt import TOOLS, build_messages, follow_up_messages
-from shared_code.platform import openai_client
-from shared_code.platform.openai_client import close_client
-from shared_code.platform.settings import reset_settings
+from tests.assistant.helpers import HISTORY, MODEL, PROFILE, turn
 from tests.fakes.openai_api import DEFAULT_REPLY, FakeOpenAI, Scripted
-
-MODEL = "gpt-test-mini"
-
-PROFILE = BusinessProfile(
-    name="Acme Plumbing",
-    services="Drain cleaning, water heaters, leak repair",
-    service_area="Springfield and Shelbyville",
-    hours_text="Mon-Fri 8:00-17:00",
-    faq=[{"q": "Do you charge for estimates?", "a": "Estimates are free within the service area."}],
-    owner_name="Dana",
-)
-
-HISTORY = [
-    {"role": "assistant", "text": "Hi, this is Acme Plumbing. Sorry we missed your call!"},
-    {"role": "customer", "text": "My kitchen sink is clogged"},
-    {"role": "owner", "text": "I can come by tomorrow morning"},
-    {"role": "customer", "text": "Great, I'm Sam"},
-]
-
-
-@pytest.fixture
-async def fake_openai(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeOpenAI]:
-    fake = FakeOpenAI(api_key="sk-test-" + secrets.token_hex(12))
-    await fake.start(free_port())
-    monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-    monkeypatch.setenv("OPENAI_MODEL", MODEL)
-    reset_settings()
-    await close_client()
-    yield fake
-    await close_client()
-    await fake.stop()
-    monkeypatch.undo()
-    reset_settings()
-
-
-async def turn(**kwargs: object) -> model.AssistantTurn:
-    return await ai_turn(PROFILE, {}, HISTORY, **kwargs)  # type: ignore[arg-type]
 
 
 async def test_text_reply_maps_usage(
@@ -303,86 +260,6 @@ async def test_invalid_tool_arguments_are_ignored(
     assert len(tool_messages) == 4
 
 
-async def test_tool_calls_without_any_text_are_unavailable(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(
-        Scripted.tools(("record_lead", {"name": "Sam"}), prompt_tokens=100, completion_tokens=5),
-        Scripted.text("", prompt_tokens=120, completion_tokens=1),
-    )
-    with pytest.raises(AssistantUnavailable) as raised:
-        await turn()
-    assert raised.value.usage is not None
-    assert raised.value.usage.input_tokens == 220  # tokens spent are still metered
-
-
-async def test_failed_follow_up_carries_usage_of_the_first_call(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(
-        Scripted.tools(("record_lead", {"name": "Sam"}), prompt_tokens=100, completion_tokens=5),
-        Scripted.rate_limited(),
-    )
-    with pytest.raises(AssistantUnavailable) as raised:
-        await turn()
-    assert raised.value.usage is not None
-    assert (raised.value.usage.input_tokens, raised.value.usage.output_tokens) == (100, 5)
-
-
-async def test_rate_limit_is_unavailable(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(Scripted.rate_limited())
-    with pytest.raises(AssistantUnavailable) as raised:
-        await turn()
-    assert raised.value.usage is None
-    assert len(fake_openai.requests) == 1  # no retries inside the budget
-
-
-async def test_server_error_is_unavailable(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(Scripted.http_error(500))
-    with pytest.raises(AssistantUnavailable):
-        await turn()
-    assert len(fake_openai.requests) == 1
-
-
-async def test_slow_answer_is_unavailable(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(Scripted.slow(3.0))
-    with pytest.raises(AssistantUnavailable):
-        await turn(timeout_seconds=0.5)
-
-
-async def test_wrong_api_key_is_unavailable(
-    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-1234567890")
-    reset_settings()
-    with (
-        caplog.at_level(logging.DEBUG, logger="shared_code.assistant.model"),
-        pytest.raises(AssistantUnavailable),
-    ):
-        await turn()
-    assert "sk-wrong-key-1234567890" not in caplog.text
-    assert fake_openai.requests == []  # refused before the body was read
-
-
-async def test_unreachable_server_is_unavailable(
-    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
-    reset_settings()
-    with pytest.raises(AssistantUnavailable):
-        await turn()
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"id": "chatcmpl-1", "object": "chat.completion", "model": MODEL, "choices": []},
-        {"unexpected": True},
-        ["not", "an", "object"],
-    ],
-)
-async def test_malformed_response_is_unavailable(fake_openai: FakeOpenAI, body: object) -> None:
-    fake_openai.script(Scripted.raw(body))
-    with pytest.raises(AssistantUnavailable):
-        await turn()
-
-
 async def test_long_reply_is_trimmed_at_a_word_boundary(fake_openai: FakeOpenAI) -> None:
     words = "We can certainly help with that clogged drain and anything else nearby"
     fake_openai.script(Scripted.text((words + " ") * 10))
@@ -398,29 +275,3 @@ def test_trim_reply_keeps_short_text_and_cuts_unbroken_text() -> None:
     assert model.trim_reply("  Hello there  ") == "Hello there"
     trimmed = model.trim_reply("x" * 1000)
     assert len(trimmed) <= 320 and trimmed.endswith("...")
-
-
-async def test_not_configured_without_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "")
-    reset_settings()
-    try:
-        assert is_configured() is False
-        with pytest.raises(AssistantUnavailable):
-            await ai_turn(PROFILE, {}, HISTORY)
-    finally:
-        monkeypatch.undo()
-        reset_settings()
-
-
-async def test_configured_with_key(fake_openai: FakeOpenAI) -> None:
-    assert is_configured() is True
-
-
-async def test_client_is_reused_within_a_loop(fake_openai: FakeOpenAI) -> None:
-    await turn()
-    first = openai_client._client
-    await turn()
-    assert openai_client._client is first is not None
-    await close_client()
-    assert openai_client._client is None
-    await asyncio.sleep(0)
