@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from shared_code.api.auth import ApiError, Principal, TextBody, authenticate
 from shared_code.platform.twilio_webhooks import TwimlResult, WebhookHandler, WebhookRequest
 
 
@@ -52,11 +51,16 @@ async def twilio_route(req: func.HttpRequest, handler: WebhookHandler) -> func.H
     return twiml(await handler(webhook_request(req)))
 
 
-ApiHandler = Callable[[Principal], Awaitable[tuple[int, Any]]]
+if TYPE_CHECKING:
+    from shared_code.api.auth import Principal
+
+ApiHandler = Callable[["Principal"], Awaitable[tuple[int, Any]]]
 
 
 async def api_call(req: func.HttpRequest, handler: ApiHandler) -> func.HttpResponse:
     """Authenticate, run the handler, and turn ApiError into the JSON error shape."""
+    from shared_code.api.auth import ApiError, TextBody, authenticate  # the API's, on first use
+
     try:
         principal = await authenticate(req.headers.get("Authorization"))
         status, payload = await handler(principal)

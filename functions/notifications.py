@@ -8,7 +8,6 @@ import uuid
 import azure.functions as func
 
 from shared_code import contracts
-from shared_code.messaging.owner_alerts import alert_owner
 from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
@@ -22,6 +21,8 @@ async def notifications(event: func.CloudEvent) -> None:
     except contracts.UnknownEventType:
         log.warning("notifications: no alert for event type %s", event.type)
         return
+    from shared_code.messaging.owner_alerts import alert_owner  # on first use: cold start
+
     # Logged under the call or text the event is about, like its webhook and queue task.
     with correlated(payload.correlation_id() or event.id):
         outcome = await alert_owner(uuid.UUID(event.id), payload)

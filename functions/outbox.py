@@ -8,7 +8,6 @@ import logging
 
 import azure.functions as func
 
-from shared_code.messaging.delivery import send_unsent
 from shared_code.platform.events import flush_outbox
 from shared_code.platform.observability import correlated, run_id
 from shared_code.platform.queues import drain_inbox
@@ -19,6 +18,8 @@ log = logging.getLogger(__name__)
 
 @bp.timer_trigger(arg_name="timer", schedule="%OUTBOX_SCHEDULE%", run_on_startup=False)
 async def outbox(timer: func.TimerRequest) -> None:
+    from shared_code.messaging.delivery import send_unsent  # on first use: cold start
+
     with correlated(run_id("outbox")):
         queued = await drain_inbox()  # webhook reports kept while the queue was down
         published = await flush_outbox()

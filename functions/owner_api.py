@@ -1,13 +1,13 @@
-"""HTTP: the owner and admin JSON API under /api/v1 (one shared_code.api module per resource)."""
+"""HTTP: the owner and admin JSON API under /api/v1 (one shared_code.api module per resource).
+
+Each route imports its resource module on first use: the worker imports every blueprint at
+start, and the webhooks Twilio waits on must not pay for the API's models (bench/cold_start)."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
 from functions.http_shapes import api_call
-from shared_code.api import account as account_api
-from shared_code.api import businesses as businesses_api
-from shared_code.api import conversations as conversations_api
 
 bp = func.Blueprint()
 ANON = func.AuthLevel.ANONYMOUS  # our own bearer keys, checked per business in shared_code.api.auth
@@ -15,17 +15,23 @@ ANON = func.AuthLevel.ANONYMOUS  # our own bearer keys, checked per business in 
 
 @bp.route(route="v1/businesses", methods=["POST"], auth_level=ANON)
 async def create_business(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import businesses as businesses_api
+
     return await api_call(req, lambda who: businesses_api.create_business(who, req.get_body()))
 
 
 @bp.route(route="v1/businesses/{business_id}", methods=["GET"], auth_level=ANON)
 async def read_business(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import businesses as businesses_api
+
     business_id = req.route_params["business_id"]
     return await api_call(req, lambda who: businesses_api.read_business(who, business_id))
 
 
 @bp.route(route="v1/businesses/{business_id}", methods=["PATCH"], auth_level=ANON)
 async def patch_business(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import businesses as businesses_api
+
     business_id = req.route_params["business_id"]
     body = req.get_body()
     return await api_call(req, lambda who: businesses_api.patch_business(who, business_id, body))
@@ -33,12 +39,16 @@ async def patch_business(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="v1/conversations", methods=["GET"], auth_level=ANON)
 async def list_conversations(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import conversations as conversations_api
+
     params = dict(req.params)
     return await api_call(req, lambda who: conversations_api.list_conversations(who, params))
 
 
 @bp.route(route="v1/conversations/{conversation_id}", methods=["GET"], auth_level=ANON)
 async def read_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import conversations as conversations_api
+
     conversation_id = req.route_params["conversation_id"]
     return await api_call(
         req, lambda who: conversations_api.read_conversation(who, conversation_id)
@@ -47,18 +57,24 @@ async def read_conversation(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="v1/conversations/{conversation_id}/takeover", methods=["POST"], auth_level=ANON)
 async def take_over_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import conversations as conversations_api
+
     conversation_id = req.route_params["conversation_id"]
     return await api_call(req, lambda who: conversations_api.take_over(who, conversation_id))
 
 
 @bp.route(route="v1/conversations/{conversation_id}/release", methods=["POST"], auth_level=ANON)
 async def release_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import conversations as conversations_api
+
     conversation_id = req.route_params["conversation_id"]
     return await api_call(req, lambda who: conversations_api.release(who, conversation_id))
 
 
 @bp.route(route="v1/conversations/{conversation_id}/messages", methods=["POST"], auth_level=ANON)
 async def send_owner_message(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import conversations as conversations_api
+
     conversation_id = req.route_params["conversation_id"]
     body = req.get_body()
     return await api_call(
@@ -68,18 +84,24 @@ async def send_owner_message(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="v1/account", methods=["GET"], auth_level=ANON)
 async def read_account(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import account as account_api
+
     params = dict(req.params)
     return await api_call(req, lambda who: account_api.read_account(who, params))
 
 
 @bp.route(route="v1/usage", methods=["GET"], auth_level=ANON)
 async def read_usage(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import account as account_api
+
     params = dict(req.params)
     return await api_call(req, lambda who: account_api.read_usage(who, params))
 
 
 @bp.route(route="v1/businesses/{business_id}/credits", methods=["POST"], auth_level=ANON)
 async def top_up(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import account as account_api
+
     business_id = req.route_params["business_id"]
     body = req.get_body()
     return await api_call(req, lambda who: account_api.top_up(who, business_id, body))
@@ -87,6 +109,8 @@ async def top_up(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="v1/activity", methods=["POST"], auth_level=ANON)
 async def record_activity(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import account as account_api
+
     params = dict(req.params)
     body = req.get_body()
     return await api_call(req, lambda who: account_api.record_activity(who, params, body))

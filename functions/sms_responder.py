@@ -8,7 +8,6 @@ import azure.functions as func
 from functions.http_shapes import twilio_route
 from shared_code import contracts
 from shared_code.messaging import webhooks
-from shared_code.messaging.owner_alerts import send_held_alert
 from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
@@ -29,11 +28,13 @@ async def sms_status(req: func.HttpRequest) -> func.HttpResponse:
 async def sms_responder(msg: func.QueueMessage) -> None:
     task = contracts.parse_task(contracts.MESSAGES_QUEUE, msg.get_body())
     with correlated(contracts.task_correlation_id(task)):
+        # Handlers are imported on the first task, not at start-up: the responder brings the
+        # assistant and alerts bring the sending side, which the webhooks above never need.
         if isinstance(task, contracts.HeldOwnerAlert):
+            from shared_code.messaging.owner_alerts import send_held_alert
+
             await send_held_alert(task)
         elif isinstance(task, contracts.InboundText | contracts.ReplyTask):
-            # On the first task, not at start-up: the responder brings the assistant, which
-            # the webhooks above never need.
             from shared_code.messaging.responder import handle_task
 
             await handle_task(task)

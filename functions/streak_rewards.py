@@ -7,7 +7,6 @@ import logging
 import azure.functions as func
 
 from shared_code import contracts
-from shared_code.credits import streaks
 from shared_code.platform.observability import correlated, run_id
 
 bp = func.Blueprint()
@@ -16,6 +15,8 @@ log = logging.getLogger(__name__)
 
 @bp.timer_trigger(arg_name="timer", schedule="%STREAK_REWARDS_SCHEDULE%", run_on_startup=False)
 async def streak_rewards(timer: func.TimerRequest) -> None:
+    from shared_code.credits import streaks  # on first use: cold start
+
     with correlated(run_id("streak_rewards")):
         result = await streaks.settle()
         log.info(
@@ -26,6 +27,8 @@ async def streak_rewards(timer: func.TimerRequest) -> None:
 
 @bp.event_grid_trigger(arg_name="event")
 async def streak_activity(event: func.CloudEvent) -> None:
+    from shared_code.credits import streaks
+
     with correlated(event.id):
         activity = contracts.parse_event(event.type, event.get_json())
         if not isinstance(activity, contracts.ActivityRecorded):

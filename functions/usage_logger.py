@@ -5,7 +5,6 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared_code import contracts
-from shared_code.credits import usage_batches
 from shared_code.platform.observability import correlated
 
 bp = func.Blueprint()
@@ -13,6 +12,8 @@ bp = func.Blueprint()
 
 @bp.event_grid_trigger(arg_name="event")
 async def usage_logger(event: func.CloudEvent) -> None:
+    from shared_code.credits import usage_batches  # on first use: cold start
+
     with correlated(event.id):
         try:
             usage = contracts.parse_event(event.type, event.get_json())

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from shared_code.contracts import InboundMedia, InboundText
-from shared_code.messaging.delivery_status import record_status
 from shared_code.platform import queues
 from shared_code.platform.twilio_webhooks import (
     EMPTY_RESPONSE,
@@ -127,5 +126,9 @@ async def status(form: TwilioForm) -> TwimlResult:
     except ValueError:
         error_code = None
     if sid and state:
+        # Imported on first use: it brings the sending side (alerts, Twilio's REST client),
+        # which the inbound webhooks' cold start must not pay for (bench/cold_start).
+        from shared_code.messaging.delivery_status import record_status
+
         await record_status(sid, state, error_code)
     return EMPTY_RESPONSE

@@ -16,7 +16,7 @@ import pytest
 
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
-from shared_code.messaging.webhooks import record_status
+from shared_code.messaging.delivery_status import record_status
 from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from tests.helpers import (

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
-from shared_code.messaging.webhooks import record_status
+from shared_code.messaging.delivery_status import record_status
 from shared_code.platform.db import get_pool
 from tests.helpers import call_sid, create_business, drain_messages_queue, text_in
 

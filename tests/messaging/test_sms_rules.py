@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared_code.messaging import outbound
-from shared_code.messaging.webhooks import record_status
+from shared_code.messaging.delivery_status import record_status
 from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from shared_code.platform.work import work

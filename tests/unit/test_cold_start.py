@@ -29,6 +29,15 @@ QUEUE_PROCESSORS = (
     "shared_code.assistant",
     "shared_code.messaging.responder",
     "shared_code.calls.handler",
+    # the sending side (after commit), the alerts, the credits and the API's resources: each
+    # adapter imports its handler on first use
+    "tenacity",
+    "shared_code.messaging.delivery",
+    "shared_code.messaging.owner_alerts",
+    "shared_code.credits",
+    "shared_code.api.businesses",
+    "shared_code.api.conversations",
+    "shared_code.api.account",
 )
 
 
