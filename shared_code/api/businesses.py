@@ -1,10 +1,13 @@
 """The business resource: an admin creates one (and gets its owner key once); the admin or the
 business's own key reads and patches it.
 
-A2P 10DLC lives here too: `messaging_service_sid` (the Messaging Service whose registered
-campaign the business's texts go through) is set on create or by PATCH, and cleared with null;
-`sending_paused_reason` is read-only (set when Twilio refuses the sender's configuration) and is
-cleared with PATCH `{"resume_sending": true}` once the registration is fixed.
+A2P 10DLC lives here too, and is the operator's (admin keys only): `messaging_service_sid` (the
+Messaging Service whose registered campaign the business's texts go through) is set on create
+or by PATCH, and cleared with null; `sending_paused_reason` is read-only (set when Twilio refuses
+the sender's configuration) and is cleared with PATCH `{"resume_sending": true}` once the
+registration is fixed. An owner key may not set either: every business's Messaging Service is on
+the operator's Twilio account, so an owner could otherwise send through another business's
+registered campaign, or resume a sender Twilio refused.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ async def read_business(principal: Principal, raw_id: str) -> tuple[int, Json]:
 async def patch_business(principal: Principal, raw_id: str, body: bytes) -> tuple[int, Json]:
     business_id = business_for(principal, raw_id)
     patch = parse_model(store.BusinessPatch, body)
+    if "messaging_service_sid" in patch.model_fields_set or patch.resume_sending:
+        admin_only(principal, "change a business's Messaging Service or resume its sending")
     try:
         business = await store.update_business(business_id, patch)
     except ValueError as exc:  # a required field cleared with null

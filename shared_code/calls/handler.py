@@ -6,8 +6,10 @@ deliveries of the same call serialise and later ones see it decided; the contact
 caller and business) is locked too, so two different calls from the same caller cannot both pass
 the cooldown; the cooldown itself is claimed by a guarded UPDATE; one open conversation per
 caller is a partial unique index. What to do is `decision.decide`'s, from the facts read here.
-The SMS is sent inside the transaction: if sending fails, everything rolls back and the queue
-retries. `call.missed` and the delayed redelivery of a held text-back leave after commit.
+The text-back is committed as an intent with the decision and sent after commit
+(messaging.delivery): what Twilio answers never rolls the call back, and the owner's alert
+(`call.missed`) never depends on it. The delayed redelivery of a held text-back leaves after
+commit too.
 """
 
 from __future__ import annotations
@@ -156,6 +158,8 @@ async def _carry_out(
 
 async def _send_text_back(w: Work, business: Business, caller: str, call_sid: str) -> str:
     """Claim the cooldown, open the conversation, send: "sent", or the race that was lost."""
+    if business.sending_paused_reason:  # before the cooldown: it stays free for after the pause
+        return "suppressed_sending_paused"
     if not await contacts.claim_text_back(w.conn, business.id, caller, _cooldown_seconds()):
         return "suppressed_cooldown"
     conversation_id = await conversations.open_for_missed_call(

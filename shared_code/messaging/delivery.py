@@ -130,8 +130,8 @@ def stale_after_seconds() -> float:
     every retry (each bounded by TWILIO_TIMEOUT_SECONDS), plus the sweep's grace. A claim older
     than this belongs to an attempt that died."""
     settings = get_settings()
-    # each try's deadline plus tenacity's backoff before the next (at most 1 s at these tries)
-    return settings.send_retry_after_seconds + _SEND_TRIES * (settings.twilio_timeout_seconds + 1)
+    # each try's deadline and a lookup's before it, plus the backoff (0.6 s) and a margin
+    return settings.send_retry_after_seconds + 2 * _SEND_TRIES * settings.twilio_timeout_seconds + 2
 
 
 @dataclass(frozen=True)
@@ -154,33 +154,93 @@ async def deliver(text_id: int, sender: str) -> Outcome:
         messaging_service_sid=intent["messaging_service_sid"],
         validity_seconds=intent["validity_seconds"],
     )  # fmt: skip
+    if intent["attempts"] > get_settings().send_max_attempts:
+        await _set_status(pool, intent, "failed", None, "gave up: too many attempts")
+        log.warning("text %s given up after %d attempts", text_id, intent["attempts"] - 1)
+        return Outcome("failed")
+    if intent["attempts"] > 1:  # a retry: the rules may have changed since the decision
+        blocked = await _now_blocked(intent)
+        if blocked is not None:
+            await _set_status(pool, intent, "failed", None, f"blocked: {blocked}")
+            log.info("text %s not retried: %s since it was decided", text_id, blocked)
+            return Outcome("failed")
     if intent["claimed_from"] == "sending":
-        found = await find_sent(sms, intent["created_at"] - _LOOKUP_SLACK)
+        found = await _find_unrecorded(sms, intent)
         if found is not None:
             log.info("text %s was sent before (%s): marked, not resent", text_id, found.sid)
             await _mark_sent(intent, found)
             return Outcome("found", found.sid)
     try:
-        sent = await _send(sms)
+        sent = await _send(sms, intent)
     except Exception as exc:
         return await _refused(intent, exc)
     await _mark_sent(intent, sent)
     return Outcome("sent", sent.sid)
 
 
-async def _send(sms: OutgoingSms) -> SentMessage:
-    """Twilio's transient refusals (429/5xx, 20429) are retried a few times with backoff; a
-    refusal of this text, and any error in flight (it may have been sent), are not."""
+async def _send(sms: OutgoingSms, intent: asyncpg.Record) -> SentMessage:
+    """Twilio's transient refusals are retried a few times with backoff. After a rate limit
+    (429/20429, refused before anything happened) the text is resent as is; after a 5xx, which
+    may come from a request Twilio did act on, it is looked up first. A refusal of this text,
+    and any error in flight, are not retried here."""
     retrying = AsyncRetrying(
         retry=retry_if_exception(_transient_refusal),
         stop=stop_after_attempt(_SEND_TRIES),
-        wait=wait_exponential(multiplier=0.2, max=2),
+        wait=wait_exponential(multiplier=0.2, max=1),
         reraise=True,
     )
+    last: BaseException | None = None
     async for attempt in retrying:
         with attempt:
-            return await send_sms(sms, SMS_STATUS_PATH)
+            if last is not None and not _rate_limited(last):
+                found = await _find_unrecorded(sms, intent)
+                if found is not None:
+                    return found
+            try:
+                return await send_sms(sms, SMS_STATUS_PATH)
+            except Exception as exc:
+                last = exc
+                raise
     raise AssertionError("unreachable: tenacity reraises the last error")
+
+
+def _rate_limited(exc: BaseException) -> bool:
+    refusal = _twilio_code(exc)
+    return refusal is not None and (refusal[0] == 20429 or refusal[1] == 429)
+
+
+async def _find_unrecorded(sms: OutgoingSms, intent: asyncpg.Record) -> SentMessage | None:
+    """The message Twilio has for this intent: a match (recipient, body, time) whose sid no
+    other intent already holds (two identical texts to one number are two messages)."""
+    candidates = await find_sent(sms, intent["created_at"] - _LOOKUP_SLACK)
+    if not candidates:
+        return None
+    pool = await get_pool()
+    taken = {
+        row["message_sid"]
+        for row in await pool.fetch(
+            "SELECT message_sid FROM outbound_texts WHERE message_sid = ANY($1::text[])",
+            [c.sid for c in candidates],
+        )
+    }
+    return next((c for c in candidates if c.sid not in taken), None)
+
+
+async def _now_blocked(intent: asyncpg.Record) -> str | None:
+    """Why a retried intent must not go out now (the customer opted out, the number was found
+    to be a landline, the business's sending was paused), or None."""
+    business = await store.get_business(intent["business_id"])
+    if business is None:
+        return "no_business"
+    if intent["automated"] and business.sending_paused_reason:
+        return "sending_paused"
+    if intent["kind"] in ("owner_alert", "owner_relay", "owner_notice"):
+        return None
+    pool = await get_pool()
+    async with pool.acquire() as conn:
+        reason = await contacts.block_reason(conn, business, intent["to_number"])
+    allowed = intent["kind"] == "notice" and reason == "opted_out"  # an opt-out confirmation
+    return None if reason is None or allowed else reason
 
 
 def _twilio_code(exc: BaseException) -> tuple[int | None, int | None] | None:
@@ -199,13 +259,13 @@ def _transient_refusal(exc: BaseException) -> bool:
 
 async def _refused(intent: asyncpg.Record, exc: Exception) -> Outcome:
     refusal = _twilio_code(exc)
-    if refusal is None:
-        # In flight (timeout, connection reset): Twilio may have it. The intent stays
+    code, status = refusal if refusal is not None else (None, None)
+    kind = classify(code, status)
+    if refusal is None or (kind is TwilioErrorKind.TRANSIENT and not _rate_limited(exc)):
+        # In flight (timeout, connection reset) or a 5xx: Twilio may have it. The intent stays
         # `sending`; the sweep looks it up before any resend.
         log.warning("text %s: send outcome unknown (%s): left for lookup", intent["id"], exc)
         return Outcome("retry_later")
-    code, status = refusal
-    kind = classify(code, status)
     if kind is TwilioErrorKind.TRANSIENT:
         gave_up = intent["attempts"] >= get_settings().send_max_attempts
         await _set_status(
@@ -243,10 +303,10 @@ async def _set_status(
 ) -> None:
     await executor.execute(
         "WITH t AS (UPDATE outbound_texts SET status = $2, error_code = $3, error = $4"
-        "   WHERE id = $1 AND status = 'sending' RETURNING message_id)"
+        "   WHERE id = $1 AND status = 'sending' AND attempts = $5 RETURNING message_id)"
         " UPDATE messages m SET status = CASE WHEN $2 = 'failed' THEN 'failed' ELSE m.status END,"
         "   error_code = $3 FROM t WHERE m.id = t.message_id",
-        intent["id"], status, code, error[:500],
+        intent["id"], status, code, error[:500], intent["attempts"],
     )  # fmt: skip
 
 
@@ -272,12 +332,13 @@ async def _mark_sent(intent: asyncpg.Record, sent: SentMessage) -> None:
     written = await pool.fetchval(
         "WITH t AS (UPDATE outbound_texts SET status = 'sent', message_sid = $2,"
         "   sent_at = now(), error_code = NULL, error = NULL"
-        "   WHERE id = $1 AND status = 'sending' RETURNING message_id),"
+        "   WHERE id = $1 AND status = 'sending' AND attempts = $9 RETURNING message_id),"
         " m AS (UPDATE messages SET message_sid = $2, status = $3"
         "   FROM t WHERE messages.id = t.message_id),"
         f" o AS ({outbox.outbox_insert_sql(4, only_if='EXISTS (SELECT 1 FROM t)')})"
         " SELECT coalesce(array_agg(id), '{}') FROM o",
         intent["id"], sent.sid, sent.status, *outbox.outbox_params(intent["source"], facts),
+        intent["attempts"],
     )  # fmt: skip
     await outbox.publish_now(list(written))
 
@@ -308,6 +369,10 @@ async def send_unsent(limit: int = 200) -> int:
     )  # fmt: skip
     sent = 0
     for row in due:
-        outcome = await deliver(row["id"], row["sender"])
+        try:
+            outcome = await deliver(row["id"], row["sender"])
+        except Exception:  # one text's trouble (a lookup timing out) never stops the others
+            log.exception("sweep: text %s not delivered this run", row["id"])
+            continue
         sent += outcome.status in ("sent", "found")
     return sent

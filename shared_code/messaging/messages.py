@@ -155,3 +155,16 @@ async def sender_of(conn: asyncpg.Connection, sid: str) -> uuid.UUID | None:
         sid,
     )
     return business_id
+
+
+async def unanswered_by_sid(conn: asyncpg.Connection, sid: str) -> tuple[uuid.UUID, int] | None:
+    """(conversation, message id) of the customer text `sid` if its open conversation has not
+    answered it yet (in assistant mode), else None."""
+    row = await conn.fetchrow(
+        "SELECT m.conversation_id, m.id FROM messages m"
+        " JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE m.message_sid = $1 AND m.author = 'customer' AND c.status = 'open'"
+        " AND c.mode = 'assistant' AND m.id > c.replied_through_id",
+        sid,
+    )
+    return (row["conversation_id"], row["id"]) if row is not None else None

@@ -180,6 +180,9 @@ async def record_alert_status(w: Work, sid: str, state: str) -> None:
     """The delivery status of the owner note sent as `sid` (status callbacks)."""
     await w.conn.execute(
         "UPDATE notifications_sent n SET status = $2, message_sid = $1 FROM outbound_texts o"
-        " WHERE o.message_sid = $1 AND o.fact_key = 'alert:' || n.event_id || ':' || n.kind",
+        " WHERE o.message_sid = $1 AND o.kind = 'owner_alert'"
+        # the alert's key (`alert_fact`), read back: both lookups use a unique index
+        " AND n.event_id = split_part(o.fact_key, ':', 2)::uuid"
+        " AND n.kind = split_part(o.fact_key, ':', 3)",
         sid, state,
     )  # fmt: skip

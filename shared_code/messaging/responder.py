@@ -68,6 +68,7 @@ async def handle_inbound(text: InboundText) -> str:
 
 async def _take_customer_text(w: Work, business: Business, sender: str, text: InboundText) -> str:
     if not await messages.record_receipt(w.conn, text.message_sid, business.id, sender, "customer"):
+        await _requeue_reply_if_unanswered(w, text.message_sid)
         return "duplicate"
     contact = await contacts.lock_contact(w.conn, business.id, sender, texted_us=True)
     match = keywords.classify(text.body, text.opt_out_type)
@@ -98,6 +99,19 @@ async def _take_customer_text(w: Work, business: Business, sender: str, text: In
         return plan.outcome
     assert conversation is not None and message_id is not None
     return await _route_customer_text(w, business, conversation, sender, text, message_id)
+
+
+async def _requeue_reply_if_unanswered(w: Work, sid: str) -> None:
+    """A redelivered text was taken before, but its reply task may never have reached the queue
+    (the worker died, or the put failed, after commit). Put it again while the text is still
+    unanswered; the reply gate makes a task for an answered text a no-op."""
+    unanswered = await messages.unanswered_by_sid(w.conn, sid)
+    if unanswered is not None:
+        conversation_id, through = unanswered
+        w.after_commit(
+            ReplyTask(conversation_id=conversation_id, after_message_id=through),
+            delay_seconds=int(get_settings().burst_window_seconds),
+        )
 
 
 async def _route_customer_text(

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # Sending after commit: the outbox timer re-sends a text still unsent after this long, and
     # gives up on one after this many attempts.
     send_retry_after_seconds: int = Field(default=30, ge=0, alias="SEND_RETRY_AFTER_SECONDS")
-    send_max_attempts: int = Field(default=5, ge=1, le=50, alias="SEND_MAX_ATTEMPTS")
+    send_max_attempts: int = Field(default=30, ge=1, le=200, alias="SEND_MAX_ATTEMPTS")
     reply_lease_seconds: int = Field(default=60, ge=5, alias="REPLY_LEASE_SECONDS")
     assistant_timeout_seconds: float = Field(
         default=8.0, gt=0, le=60, alias="ASSISTANT_TIMEOUT_SECONDS"

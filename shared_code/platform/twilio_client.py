@@ -126,27 +126,29 @@ async def send_sms(sms: OutgoingSms, status_callback_path: str) -> SentMessage:
     return SentMessage(sid=str(message.sid), status=str(message.status))
 
 
-async def find_sent(sms: OutgoingSms, created_after: datetime) -> SentMessage | None:
-    """The message Twilio already has for this text, if an earlier attempt reached it.
+async def find_sent(sms: OutgoingSms, created_after: datetime) -> list[SentMessage]:
+    """The messages Twilio already has that may be this text, newest first, if an earlier
+    attempt reached it.
 
     Twilio's Messages API has no idempotency key, so a send whose outcome we never learned (a
-    crash or a timeout between Twilio's answer and our mark) is looked up before any resend:
-    the newest messages to `to` (from our number, unless a Messaging Service chose the sender)
-    with the same body, created after the text was decided. No date filter is sent: a message
-    still queued at Twilio has no `date_sent` yet and would slip through one."""
+    crash, a timeout or a 5xx between Twilio's answer and our mark) is looked up before any
+    resend: the newest messages to `to` (from our number, unless a Messaging Service chose the
+    sender) with the same body, created after the text was decided. No date filter is sent: a
+    message still queued at Twilio has no `date_sent` yet and would slip through one. The caller
+    skips sids already recorded for other texts (two identical texts are two messages)."""
     if get_settings().sandbox_sms:
         pool = await _get_sandbox_pool()
-        row = await pool.fetchrow(
+        rows = await pool.fetch(
             "SELECT sid FROM sandbox_messages WHERE to_number = $1 AND body = $2"
-            " AND created_at >= $3 ORDER BY id DESC LIMIT 1",
+            " AND created_at >= $3 ORDER BY id DESC LIMIT 20",
             sms.to, sms.body, created_after,
         )  # fmt: skip
-        return SentMessage(sid=row["sid"], status="queued") if row else None
+        return [SentMessage(sid=row["sid"], status="queued") for row in rows]
     sender = {} if sms.messaging_service_sid else {"from_": sms.from_}
     async with asyncio.timeout(get_settings().twilio_timeout_seconds):
-        recent = await _get_client().messages.list_async(to=sms.to, limit=20, **sender)
-    for message in recent:
-        created = message.date_created
-        if message.body == sms.body and (created is None or created >= created_after):
-            return SentMessage(sid=str(message.sid), status=str(message.status))
-    return None
+        recent = await _get_client().messages.list_async(to=sms.to, limit=50, **sender)
+    return [
+        SentMessage(sid=str(m.sid), status=str(m.status))
+        for m in recent
+        if m.body == sms.body and (m.date_created is None or m.date_created >= created_after)
+    ]

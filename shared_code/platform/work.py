@@ -23,6 +23,7 @@ Events and tasks recorded inside a transaction block that raises are dropped wit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -37,6 +38,8 @@ from shared_code.platform import queues
 from shared_code.platform.db import get_pool
 
 log = logging.getLogger(__name__)
+
+PUT_SECONDS = 5.0  # one after-commit queue put, the SDK's retries included
 
 
 @dataclass(frozen=True)
@@ -127,15 +130,30 @@ class Work:
         target.calls.extend(frame.calls)
 
     async def _after_commit(self) -> None:
+        """Publish, put, call. A failed put does not stop the others or the calls; it is
+        raised at the end, so the invocation fails and its trigger redelivers it: each handler
+        re-puts its follow-up task on a redelivery of a decision already taken (a duplicate
+        inbound text re-puts its reply task; a held call or alert is held again)."""
         done, self._committed = self._committed, _Frame()
         await outbox.publish_now(done.written_ids)
+        failed: Exception | None = None
         for put in done.puts:
-            await queues.enqueue(put.queue, put.task.to_json(), delay_seconds=put.delay_seconds)
+            try:
+                # Bounded: the SDK's own retry waits minutes on an outage; the trigger's
+                # redelivery is the retry here.
+                async with asyncio.timeout(PUT_SECONDS):
+                    task, delay = put.task.to_json(), put.delay_seconds
+                    await queues.enqueue(put.queue, task, delay_seconds=delay)
+            except Exception as exc:
+                log.warning("after-commit put on %s failed: %s", put.queue, type(exc).__name__)
+                failed = failed or exc
         for call in done.calls:
             try:
                 await call()
             except Exception:  # the committed state lets a sweep or a retry finish it
                 log.exception("after-commit call %r failed", call)
+        if failed is not None:
+            raise failed
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ import asyncio
 
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
-from shared_code.messaging.delivery import send_unsent
+from shared_code.messaging.delivery import send_unsent, stale_after_seconds
 from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from tests.helpers import (
@@ -99,8 +99,9 @@ async def test_a_twilio_outage_keeps_the_call_and_the_text_goes_out_once_when_it
     stack, configure
 ):
     """The decision commits whatever Twilio answers; the text is sent after commit, retried a
-    few times, then left to the outbox timer's sweep: one text-back in the end, never two."""
-    configure(SEND_RETRY_AFTER_SECONDS="0")
+    few times (looked up before each retry: a 5xx may hide a sent text), then left to the outbox
+    timer's sweep, which looks it up again before sending: one text-back, never two."""
+    configure(SEND_RETRY_AFTER_SECONDS="0", TWILIO_TIMEOUT_SECONDS="0.2")
     business, _ = await create_business()
     report = CallReport(
         call_sid=call_sid(), from_number=CALLER, to_number=business.phone_number,
@@ -114,10 +115,12 @@ async def test_a_twilio_outage_keeps_the_call_and_the_text_goes_out_once_when_it
         report.call_sid
     ]
     assert stack.twilio.to(CALLER) == []
-    assert await pool.fetchval("SELECT status FROM outbound_texts") == "pending"
+    assert await pool.fetchval("SELECT status FROM outbound_texts") == "sending"  # unknown
+    assert stack.twilio.list_requests == 2  # looked up before each retry
     assert (await handle_call_report(report)).status == "duplicate"  # the queue redelivers
     assert stack.twilio.to(CALLER) == []
-    assert await send_unsent() == 1  # Twilio is back
+    await asyncio.sleep(stale_after_seconds())
+    assert await send_unsent() == 1  # Twilio is back: looked up (absent), then sent
     assert await send_unsent() == 0
     assert len(stack.twilio.to(CALLER)) == 1
     sent = stack.topic.of_type(events.MESSAGE_SENT)
@@ -125,7 +128,7 @@ async def test_a_twilio_outage_keeps_the_call_and_the_text_goes_out_once_when_it
 
 
 async def test_a_failed_owner_alert_is_kept_and_sent_once_by_the_sweep(stack, configure):
-    configure(SEND_RETRY_AFTER_SECONDS="0")
+    configure(SEND_RETRY_AFTER_SECONDS="0", TWILIO_TIMEOUT_SECONDS="0.2")
     business, _ = await create_business()
     await _webhook(business, call_sid())
     await drain_calls_queue()
@@ -135,5 +138,6 @@ async def test_a_failed_owner_alert_is_kept_and_sent_once_by_the_sweep(stack, co
     assert stack.twilio.to(business.owner_phone) == []
     await deliver_events("notifications", event, times=3)  # duplicates of a recorded alert
     assert stack.twilio.to(business.owner_phone) == []
+    await asyncio.sleep(stale_after_seconds())
     assert await send_unsent() == 1
     assert len(stack.twilio.to(business.owner_phone)) == 1

@@ -33,6 +33,9 @@ class FakeTwilio:
     refuse: dict[str, tuple[int, int]] = field(default_factory=dict)
     # recipient -> seconds to hold the answer AFTER recording the message as sent
     slow_after_accept: dict[str, float] = field(default_factory=dict)
+    # recipient -> (HTTP status, code) answered AFTER recording the message (a 5xx from a
+    # request Twilio did act on), for the next N creates to it
+    fail_after_accept: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     list_requests: int = 0
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -45,6 +48,7 @@ class FakeTwilio:
         self.fail_next, self.delay_seconds, self.list_requests = 0, 0.0, 0
         self.refuse.clear()
         self.slow_after_accept.clear()
+        self.fail_after_accept.clear()
 
     def _authorized(self, request: web.Request) -> web.Response | None:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -134,6 +138,13 @@ class FakeTwilio:
         self.sent.append(record)
         if to in self.slow_after_accept:
             await asyncio.sleep(self.slow_after_accept[to])
+        if to in self.fail_after_accept:
+            status, code, times = self.fail_after_accept[to]
+            if times <= 1:
+                del self.fail_after_accept[to]
+            else:
+                self.fail_after_accept[to] = (status, code, times - 1)
+            return self._error(status, code, "internal error after accepting")
         return web.json_response(self._resource(record), status=201)
 
     async def start(self, port: int) -> None:

@@ -109,6 +109,32 @@ async def test_rate_limited_send_is_retried_within_the_delivery(stack):
     assert (intent["status"], intent["attempts"]) == ("sent", 1)
 
 
+async def test_a_5xx_from_a_request_twilio_acted_on_is_looked_up_not_resent(stack):
+    """A 5xx does not say the text was not sent: the retry looks first, finds it, sends none."""
+    business, _ = await create_business()
+    stack.twilio.fail_after_accept[CALLER] = (500, 20500, 1)
+    await _missed_call(business)
+    assert len(stack.twilio.to(CALLER)) == 1
+    [intent] = await _intents()
+    assert (intent["status"], intent["message_sid"]) == ("sent", stack.twilio.to(CALLER)[0]["sid"])
+    assert stack.twilio.list_requests == 1
+
+
+async def test_a_retry_rechecks_the_rules_before_sending(stack, configure):
+    """The customer opted out between the failed send and the sweep: the sweep sends nothing."""
+    configure(SEND_RETRY_AFTER_SECONDS="0", TWILIO_TIMEOUT_SECONDS="0.2")
+    business, _ = await create_business()
+    stack.twilio.fail_next = 3
+    await _missed_call(business)
+    pool = await get_pool()
+    await pool.execute("UPDATE contacts SET opted_out_at = now() WHERE phone = $1", CALLER)
+    await asyncio.sleep(stale_after_seconds())
+    assert await send_unsent() == 0
+    assert stack.twilio.to(CALLER) == []
+    [intent] = await _intents()
+    assert (intent["status"], intent["error"]) == ("failed", "blocked: opted_out")
+
+
 async def test_a_timeout_after_twilio_accepted_is_looked_up_not_resent(stack, configure):
     """Twilio has the text but we never heard back: the sweep finds it at Twilio and marks it
     instead of sending a second one."""

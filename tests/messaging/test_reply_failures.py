@@ -10,9 +10,12 @@ from __future__ import annotations
 import pytest
 
 from shared_code.assistant import model
-from shared_code.platform import events
+from shared_code.contracts import InboundText
+from shared_code.messaging.responder import handle_inbound
+from shared_code.platform import events, queues
 from shared_code.platform.db import get_pool
 from tests.fakes.openai_api import Scripted
+from tests.faults import queue_service_down
 from tests.helpers import create_business, drain_messages_queue, text_in
 
 CUSTOMER = "+13125550123"
@@ -60,3 +63,26 @@ async def test_an_unexpected_failure_in_the_turn_gives_the_reservation_back(
     pool = await get_pool()
     assert await pool.fetchval("SELECT count(*) FROM credit_reservations") == 1
     assert await _held_reservations() == 0
+
+
+async def test_a_reply_task_lost_after_commit_is_put_again_by_the_redelivery(stack, services):
+    """The inbound text committed, but the queue refused its reply task (a storage blip right
+    after commit): the invocation fails, the queue redelivers the text, and the duplicate puts
+    the reply task again. One reply, never none."""
+    business, _ = await create_business()
+    text = InboundText(
+        message_sid="SM" + "7" * 32, from_number=CUSTOMER, to_number=business.phone_number,
+        body="my water heater is leaking",
+    )  # fmt: skip
+    queues.reset()
+    with queue_service_down(services), pytest.raises(Exception):  # noqa: B017
+        await handle_inbound(text)
+    queues.reset()
+    pool = await get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM messages WHERE author = 'customer'") == 1
+    assert await handle_inbound(text) == "duplicate"
+    await drain_messages_queue()
+    assert len(stack.twilio.to(CUSTOMER)) == 1
+    assert await handle_inbound(text) == "duplicate"  # answered now: nothing put again
+    await drain_messages_queue()
+    assert len(stack.twilio.to(CUSTOMER)) == 1
