@@ -8,6 +8,8 @@ manager that always brings the server back, even when the test fails inside it.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,6 +67,35 @@ def database_down(services: dict[str, Any]) -> Iterator[None]:
         again = start_postgres(Path(services["root"]) / "pg")
         _restart(services, again)
         assert again.url == services["database_url"], "PostgreSQL came back elsewhere"
+
+
+@contextmanager
+def database_hung(services: dict[str, Any]) -> Iterator[None]:
+    """PostgreSQL frozen for the block (SIGSTOP on the server and its backends: connections stay
+    open and queries never answer, as on an overloaded or partitioned server), then resumed."""
+    _running(services, "postgres")
+    data = Path(services["root"]) / "pg"
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    frozen = [postmaster, *_children(postmaster)]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
 
 
 @dataclass

@@ -13,6 +13,7 @@ signature checked out.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -30,6 +31,8 @@ from shared_code.platform.twilio_webhooks import (
 )
 
 log = logging.getLogger(__name__)
+
+STATUS_DEADLINE_SECONDS = 1.5  # a status callback's database work, then 503
 
 MAX_MEDIA = 10  # Twilio's own limit per message
 MAX_BODY = 1600  # Twilio's own limit, and InboundText's
@@ -130,5 +133,26 @@ async def status(form: TwilioForm) -> TwimlResult:
         # which the inbound webhooks' cold start must not pay for (bench/cold_start).
         from shared_code.messaging.delivery_status import record_status
 
-        await record_status(sid, state, error_code)
+        # Within Twilio's patience even when the database hangs: past the deadline Twilio gets
+        # a 503 and retries (the callback URL carries its retry overrides). The write is not
+        # cancelled but left to finish or fail on its own: cancelling a query on a hung server
+        # waits for the server to take the cancel request (measured: the full 30 s
+        # command_timeout), and the write is idempotent when Twilio's retry repeats it.
+        write = asyncio.ensure_future(record_status(sid, state, error_code))
+        done, _ = await asyncio.wait({write}, timeout=STATUS_DEADLINE_SECONDS)
+        if not done:
+            _late_writes.add(write)  # held until it ends (the loop keeps only a weak reference)
+            write.add_done_callback(_log_late_failure)
+            log.warning("status of %s not recorded within %ss: 503", sid, STATUS_DEADLINE_SECONDS)
+            return SERVICE_UNAVAILABLE
+        write.result()  # its own error, if any, is the door's to answer (503)
     return EMPTY_RESPONSE
+
+
+_late_writes: set[asyncio.Future[None]] = set()
+
+
+def _log_late_failure(write: asyncio.Future[None]) -> None:
+    _late_writes.discard(write)
+    if not write.cancelled() and write.exception() is not None:
+        log.warning("a late status write failed: %s", type(write.exception()).__name__)

@@ -212,7 +212,8 @@ async def _send(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> bool:
     except Exception as exc:  # any failure leaves the events for the outbox timer
         log.warning("event publish failed for %d events: %s", len(ids), type(exc).__name__)
         await conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, claimed_until = NULL"
+            " WHERE id = ANY($1)",
             ids,
             _describe(exc),
         )
@@ -258,22 +259,29 @@ async def publish_now(ids: list[uuid.UUID]) -> bool:
 async def flush_outbox(batch_size: int = 100, max_batches: int = 50) -> int:
     """Publish events still unpublished after the grace period; returns how many went out.
 
-    Rows are claimed with SKIP LOCKED, so overlapping runs (or a run racing `publish_now`) never
-    block each other; a duplicate publish is harmless because the id is stable.
+    Rows are claimed by one autocommit statement (SKIP LOCKED, a lease of CLAIM_SECONDS), then
+    published with no transaction open: overlapping runs (or a run racing `publish_now`) never
+    block each other, and a duplicate publish is harmless because the id is stable.
     """
     grace = get_settings().outbox_republish_after_seconds
     published = 0
     pool = await get_pool()
     for _ in range(max_batches):
-        async with pool.acquire() as conn, conn.transaction():
+        async with pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT * FROM outbox WHERE published_at IS NULL"
-                " AND occurred_at <= now() - make_interval(secs => $1)"
-                " ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-                grace,
-                batch_size,
-            )
+                "UPDATE outbox SET claimed_until = now() + make_interval(secs => $3)"
+                " WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL"
+                "   AND occurred_at <= now() - make_interval(secs => $1)"
+                "   AND (claimed_until IS NULL OR claimed_until < now())"
+                "   ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                " RETURNING *",
+                grace, batch_size, CLAIM_SECONDS,
+            )  # fmt: skip
+            rows = sorted(rows, key=lambda row: row["occurred_at"])
             if not rows or not await _send(conn, rows):
                 return published
             published += len(rows)
     return published
+
+
+CLAIM_SECONDS = 60  # longer than one publish can take (its client's timeouts: 2 s + 5 s, 1 retry)

@@ -21,15 +21,17 @@ from azure.functions.timer import TimerRequest
 from shared_code.businesses import store
 from shared_code.platform import queues
 from shared_code.platform.db import get_pool
-from tests.faults import ACK_SECONDS, Tally, database_down, queue_service_down
+from tests.faults import ACK_SECONDS, Tally, database_down, database_hung, queue_service_down
 from tests.helpers import (
     app_function,
     call_sid,
     create_business,
     dial_status_params,
+    drain_messages_queue,
     message_sid,
     post,
     sms_params,
+    text_in,
     twilio_request,
 )
 
@@ -257,3 +259,24 @@ async def test_database_stopped_callers_hear_the_greeting_and_texts_are_acknowle
     assert sorted(calls) == sorted([known, unknown, cold]) and texts == [text_sid]
     assert tally.acked == tally.requests == 5
     tally.report(queued=len(calls) + len(texts), lost=0)
+
+
+async def test_database_hung_the_status_callback_answers_503_within_two_seconds(stack, services):
+    """Not stopped but frozen (connections open, queries unanswered): the status callback's
+    database work has a deadline, so Twilio gets a 503 to retry instead of waiting out 15 s."""
+    business, _ = await create_business()
+    await text_in(CALLER, business.phone_number, "hello")
+    await drain_messages_queue()
+    [reply] = stack.twilio.to(CALLER)
+    status = {"MessageSid": reply["sid"], "MessageStatus": "delivered"}
+    with database_hung(services):
+        started = time.monotonic()
+        delivery = await post("sms_status", twilio_request("/api/sms/status", status))
+        waited = time.monotonic() - started
+    assert (delivery.status_code, delivery.mimetype) == (503, "application/xml")
+    assert waited < ACK_SECONDS
+    again = await post("sms_status", twilio_request("/api/sms/status", status))  # Twilio retries
+    assert again.status_code == 200
+    pool = await get_pool()
+    stored = await pool.fetchval("SELECT status FROM messages WHERE message_sid = $1", reply["sid"])
+    assert stored == "delivered"
