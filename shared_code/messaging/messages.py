@@ -168,3 +168,19 @@ async def unanswered_by_sid(conn: asyncpg.Connection, sid: str) -> tuple[uuid.UU
         sid,
     )
     return (row["conversation_id"], row["id"]) if row is not None else None
+
+
+async def unanswered_with_assistant(
+    conn: asyncpg.Connection, business_id: uuid.UUID, limit: int = 20
+) -> list[tuple[uuid.UUID, int]]:
+    """(conversation, newest customer text) of the business's open conversations the assistant
+    answers and has not answered yet."""
+    rows = await conn.fetch(
+        "SELECT c.id, max(m.id) AS newest FROM conversations c"
+        " JOIN messages m ON m.conversation_id = c.id AND m.author = 'customer'"
+        "   AND m.id > c.replied_through_id"
+        " WHERE c.business_id = $1 AND c.status = 'open' AND c.mode = 'assistant'"
+        " GROUP BY c.id LIMIT $2",
+        business_id, limit,
+    )  # fmt: skip
+    return [(row["id"], row["newest"]) for row in rows]

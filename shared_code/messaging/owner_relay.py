@@ -52,6 +52,13 @@ async def handle_owner_text(business: Business, sid: str, body: str) -> str:
         if not await messages.record_receipt(
             w.conn, sid, business.id, business.owner_phone, "owner"
         ):
+            # A redelivery: a release it made may have lost its reply task after commit. Put
+            # one again for any conversation back with the assistant and still unanswered (the
+            # reply gate makes a task with nothing to answer a no-op).
+            for conversation_id, through in await messages.unanswered_with_assistant(
+                w.conn, business.id
+            ):
+                w.after_commit(ReplyTask(conversation_id=conversation_id, after_message_id=through))
             return "duplicate"
         try:
             conversation, text = await _target(w.conn, business, body)

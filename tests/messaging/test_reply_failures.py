@@ -11,6 +11,7 @@ import pytest
 
 from shared_code.assistant import model
 from shared_code.contracts import InboundText
+from shared_code.messaging.owner_relay import handle_owner_text
 from shared_code.messaging.responder import handle_inbound
 from shared_code.platform import events, queues
 from shared_code.platform.db import get_pool
@@ -86,3 +87,29 @@ async def test_a_reply_task_lost_after_commit_is_put_again_by_the_redelivery(sta
     assert await handle_inbound(text) == "duplicate"  # answered now: nothing put again
     await drain_messages_queue()
     assert len(stack.twilio.to(CUSTOMER)) == 1
+
+
+async def test_a_release_whose_reply_task_was_lost_is_answered_on_the_redelivery(stack, services):
+    """The owner's "#1 release" committed, but its reply task never reached the queue: the
+    redelivered owner text (a duplicate) puts a reply task again for the unanswered text."""
+    business, _ = await create_business()
+    await text_in(CUSTOMER, business.phone_number, "my water heater is leaking")
+    await drain_messages_queue()
+    await handle_owner_text(business, "SM" + "8" * 32, "#1 On my way")
+    pool = await get_pool()
+    # The customer wrote while the owner was away (not yet answered by anyone).
+    conversation_id = await pool.fetchval("SELECT id FROM conversations")
+    await pool.execute(
+        "INSERT INTO messages (conversation_id, direction, author, body, message_sid)"
+        " VALUES ($1, 'inbound', 'customer', 'hello?', $2)",
+        conversation_id, "SM" + "6" * 32,
+    )  # fmt: skip
+    before = len(stack.twilio.to(CUSTOMER))
+    release = "SM" + "9" * 32
+    queues.reset()
+    with queue_service_down(services), pytest.raises(Exception):  # noqa: B017
+        await handle_owner_text(business, release, "#1 release")
+    queues.reset()
+    assert await handle_owner_text(business, release, "#1 release") == "duplicate"
+    await drain_messages_queue()
+    assert len(stack.twilio.to(CUSTOMER)) == before + 1  # the assistant answered "hello?"
