@@ -1,9 +1,10 @@
 """CloudEvents through a transactional outbox.
 
-A state change and the events it causes are written in one transaction (`record_event`); after
-commit the caller publishes them (`publish_now`), and the outbox timer re-publishes whatever that
-missed (`flush_outbox`). Event ids are derived from the fact they report, so a retry of the same
-work produces the same id and consumers can dedupe on it.
+A state change and the events it causes are written in one transaction (`write_events`, called
+by the unit of work at commit, or `outbox_insert_sql` composed into a statement of its own);
+after commit they are published (`publish_now`), and the outbox timer re-publishes whatever that
+missed (`flush_outbox`). Event ids are derived from the fact they report (`contracts.event_id`),
+so a retry of the same work produces the same id and consumers can dedupe on it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,97 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CALL_MISSED = "nevermiss.call.missed"
-MESSAGE_RECEIVED = "nevermiss.message.received"
-MESSAGE_SENT = "nevermiss.message.sent"
-LEAD_QUALIFIED = "nevermiss.lead.qualified"
-CONVERSATION_ESCALATED = "nevermiss.conversation.escalated"
-USAGE_RECORDED = "nevermiss.usage.recorded"
-CREDITS_LOW = "nevermiss.credits.low"
-ACTIVITY_RECORDED = "nevermiss.activity.recorded"
-STREAK_REWARD_GRANTED = "nevermiss.streak.reward_granted"
-EVENT_TYPES = frozenset(
-    {
-        CALL_MISSED,
-        MESSAGE_RECEIVED,
-        MESSAGE_SENT,
-        LEAD_QUALIFIED,
-        CONVERSATION_ESCALATED,
-        USAGE_RECORDED,
-        CREDITS_LOW,
-        ACTIVITY_RECORDED,
-        STREAK_REWARD_GRANTED,
-    }
-)
-
-_EVENT_NAMESPACE = uuid.UUID("5b0f2a52-8a8e-4f0e-9a59-6a1c1c2f6e11")
-
 _publisher: EventGridPublisherClient | None = None
 _publisher_loop: asyncio.AbstractEventLoop | None = None
-
-
-def event_id(event_type: str, *fact: str) -> uuid.UUID:
-    """A stable id for `event_type` about `fact` (e.g. the CallSid): same fact, same id."""
-    return uuid.uuid5(_EVENT_NAMESPACE, "|".join((event_type, *fact)))
-
-
-def _checked_id(event_type: str, fact: tuple[str, ...]) -> uuid.UUID:
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
-    return event_id(event_type, *fact)
-
-
-async def record_event(
-    conn: asyncpg.Connection,
-    event_type: str,
-    source: str,
-    data: dict[str, Any],
-    *,
-    fact: tuple[str, ...],
-    subject: str | None = None,
-) -> uuid.UUID:
-    """Write an event into the outbox inside the caller's transaction; returns its id."""
-    eid = _checked_id(event_type, fact)
-    await conn.execute(
-        "INSERT INTO outbox (id, type, source, subject, data) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (id) DO NOTHING",
-        eid,
-        event_type,
-        source,
-        subject,
-        data,
-    )
-    return eid
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """One event for `record_events` (the arguments `record_event` takes, minus the source)."""
-
-    type: str
-    data: dict[str, Any]
-    fact: tuple[str, ...]
-    subject: str | None = None
-
-
-async def record_events(
-    conn: asyncpg.Connection, source: str, new_events: Sequence[NewEvent]
-) -> list[uuid.UUID]:
-    """`record_event` for several events from one source in one INSERT (one round trip instead
-    of one each); the rows are the same. Returns their ids in order."""
-    ids = [_checked_id(e.type, e.fact) for e in new_events]
-    await conn.execute(
-        "INSERT INTO outbox (id, type, source, subject, data)"
-        " SELECT id, type, $3, subject, data::jsonb"
-        " FROM unnest($1::uuid[], $2::text[], $4::text[], $5::text[]) AS e(id, type, subject, data)"
-        " ON CONFLICT (id) DO NOTHING",
-        ids,
-        [e.type for e in new_events],
-        source,
-        [e.subject for e in new_events],
-        [json.dumps(e.data) for e in new_events],  # as the pool's jsonb codec encodes it
-    )
-    return ids
 
 
 def outbox_insert_sql(first: int, only_if: str = "true") -> str:

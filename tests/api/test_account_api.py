@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import azure.functions as func
 
-from shared_code.platform import events
+from shared_code import contracts
 from shared_code.platform.db import get_pool
 from tests.fakes.openai_api import Scripted
 from tests.helpers import create_business, deliver_events, drain_messages_queue, post, text_in
@@ -55,7 +55,7 @@ async def test_ai_conversation_cost_shows_in_usage_and_moves_the_balance_exactly
         await drain_messages_queue()
     assert len(stack.twilio.to(CUSTOMER)) == 2
     # Event Grid brings every usage event to the usage logger (some twice).
-    usage_events = stack.topic.of_type(events.USAGE_RECORDED)
+    usage_events = stack.topic.of_type(contracts.UsageRecorded.type)
     assert sorted(e["data"]["kind"] for e in usage_events) == ["ai", "ai", "sms", "sms"]
     await deliver_events("usage_logger", usage_events, times=2)
 
@@ -84,7 +84,7 @@ async def test_without_credit_the_assistant_falls_back_and_the_owner_is_told(sta
     assert stack.openai.requests == []  # no model call without credit
     [reply] = stack.twilio.to(CUSTOMER)
     assert "name" in reply["Body"].lower()  # the scripted intake answered
-    [low] = stack.topic.of_type(events.CREDITS_LOW)
+    [low] = stack.topic.of_type(contracts.CreditsLow.type)
     assert low["data"]["reason"] == "exhausted"
     await deliver_events("notifications", [low], times=2)
     [alert] = stack.twilio.to(business.owner_phone)
@@ -218,7 +218,7 @@ async def test_check_in_defaults_its_kind_and_publishes_the_event_it_answers_wit
     response = await post("record_activity", _check_in(key, b""))
     assert response.status_code == 202
     answer = json.loads(response.get_body())
-    [published] = stack.topic.of_type(events.ACTIVITY_RECORDED)
+    [published] = stack.topic.of_type(contracts.ActivityRecorded.type)
     assert answer == {"event_id": published["id"], "kind": "check_in"}
     assert published["data"]["business_id"] == str(business.id)
     assert published["data"]["kind"] == "check_in"
@@ -237,7 +237,7 @@ async def test_check_in_defaults_its_kind_and_publishes_the_event_it_answers_wit
         (_check_in(stack.admin_key, b"{}", {"business_id": str(uuid.uuid4())}), 404),
     ):
         assert (await post("record_activity", request)).status_code == status
-    assert len(stack.topic.of_type(events.ACTIVITY_RECORDED)) == 2
+    assert len(stack.topic.of_type(contracts.ActivityRecorded.type)) == 2
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared_code.platform import events
+from shared_code import contracts
 from shared_code.platform.db import get_pool
 from shared_code.platform.settings import get_settings
 from tests.fakes.openai_api import Scripted
@@ -39,7 +39,9 @@ async def test_model_reply_is_sent_and_its_usage_reported(stack, model_on):
     assert business.name in system and "Water heaters" in system and "weekends" in system
     assert request["messages"][-1] == {"role": "user", "content": "my water heater is leaking"}
     ai = [
-        e["data"] for e in stack.topic.of_type(events.USAGE_RECORDED) if e["data"]["kind"] == "ai"
+        e["data"]
+        for e in stack.topic.of_type(contracts.UsageRecorded.type)
+        if e["data"]["kind"] == "ai"
     ]
     assert len(ai) == 1
     assert (ai[0]["input_tokens"], ai[0]["cached_tokens"], ai[0]["output_tokens"]) == (420, 128, 12)
@@ -59,7 +61,7 @@ async def test_record_lead_tool_completes_the_lead(stack, model_on):
     pool = await get_pool()
     conversation = await pool.fetchrow("SELECT * FROM conversations")
     assert conversation["lead"] == lead and conversation["lead_qualified_at"] is not None
-    assert len(stack.topic.of_type(events.LEAD_QUALIFIED)) == 1
+    assert len(stack.topic.of_type(contracts.LeadQualified.type)) == 1
 
 
 @pytest.mark.parametrize(
@@ -83,7 +85,9 @@ async def test_a_response_naming_no_model_is_still_metered_as_the_model_asked(st
     stack.openai.script(Scripted.raw({"x": 1}))
     await _say(business, "my water heater is leaking")
     ai = [
-        e["data"] for e in stack.topic.of_type(events.USAGE_RECORDED) if e["data"]["kind"] == "ai"
+        e["data"]
+        for e in stack.topic.of_type(contracts.UsageRecorded.type)
+        if e["data"]["kind"] == "ai"
     ]
     assert [d["model"] for d in ai] == [get_settings().openai_model]
 
@@ -95,6 +99,6 @@ async def test_escalate_tool_alerts_the_owner(stack, model_on):
                        content="I'll get the owner for you right away.")
     )  # fmt: skip
     await _say(business, "can I talk to a real person")
-    [escalated] = stack.topic.of_type(events.CONVERSATION_ESCALATED)
+    [escalated] = stack.topic.of_type(contracts.ConversationEscalated.type)
     assert escalated["data"]["reason"] == "customer asked for a human"
     assert stack.twilio.to(CUSTOMER)[0]["Body"] == "I'll get the owner for you right away."

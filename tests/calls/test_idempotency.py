@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
+from shared_code import contracts
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
 from shared_code.messaging.delivery import send_unsent, stale_after_seconds
-from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from tests.helpers import (
     call_sid,
@@ -35,7 +35,7 @@ async def _webhook(business, sid: str):
 async def _assert_exactly_one_text_and_alert(stack, business, sid: str) -> None:
     await drain_calls_queue()
     # Event Grid may deliver each published event several times, concurrently.
-    await deliver_events("notifications", stack.topic.of_type(events.CALL_MISSED), times=10)
+    await deliver_events("notifications", stack.topic.of_type(contracts.CallMissed.type), times=10)
     assert len(stack.twilio.to(CALLER)) == 1
     alerts = stack.twilio.to(business.owner_phone)
     assert len(alerts) == 1 and CALLER in alerts[0]["Body"]
@@ -92,7 +92,7 @@ async def test_queue_redelivering_one_report_ten_times_concurrently(stack):
     outcomes = await asyncio.gather(*(handle_call_report(payload) for _ in range(10)))
     assert sorted(o.status for o in outcomes).count("sent") == 1
     assert len(stack.twilio.to(CALLER)) == 1
-    assert len(stack.topic.of_type(events.CALL_MISSED)) == 1
+    assert len(stack.topic.of_type(contracts.CallMissed.type)) == 1
 
 
 async def test_a_twilio_outage_keeps_the_call_and_the_text_goes_out_once_when_it_recovers(
@@ -111,7 +111,7 @@ async def test_a_twilio_outage_keeps_the_call_and_the_text_goes_out_once_when_it
     assert (await handle_call_report(report)).status == "sent"
     pool = await get_pool()
     assert await pool.fetchval("SELECT count(*) FROM calls") == 1
-    assert [e["data"]["call_sid"] for e in stack.topic.of_type(events.CALL_MISSED)] == [
+    assert [e["data"]["call_sid"] for e in stack.topic.of_type(contracts.CallMissed.type)] == [
         report.call_sid
     ]
     assert stack.twilio.to(CALLER) == []
@@ -123,7 +123,7 @@ async def test_a_twilio_outage_keeps_the_call_and_the_text_goes_out_once_when_it
     assert await send_unsent() == 1  # Twilio is back: looked up (absent), then sent
     assert await send_unsent() == 0
     assert len(stack.twilio.to(CALLER)) == 1
-    sent = stack.topic.of_type(events.MESSAGE_SENT)
+    sent = stack.topic.of_type(contracts.MessageSent.type)
     assert [e["data"]["message_sid"] for e in sent] == [stack.twilio.to(CALLER)[0]["sid"]]
 
 
@@ -132,7 +132,7 @@ async def test_a_failed_owner_alert_is_kept_and_sent_once_by_the_sweep(stack, co
     business, _ = await create_business()
     await _webhook(business, call_sid())
     await drain_calls_queue()
-    event = stack.topic.of_type(events.CALL_MISSED)
+    event = stack.topic.of_type(contracts.CallMissed.type)
     stack.twilio.fail_next = 3
     await deliver_events("notifications", event)  # answered: nothing for Event Grid to retry
     assert stack.twilio.to(business.owner_phone) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared_code.platform import events
+from shared_code import contracts
 from tests.helpers import (
     call_sid,
     create_business,
@@ -50,11 +50,11 @@ async def test_no_answer_texts_the_caller_back_once_and_opens_a_conversation(sta
     )
     assert conversation["status"] == "open" and conversation["customer_phone"] == CALLER
     assert sorted(e["type"] for e in stack.topic.received) == sorted(
-        [events.MESSAGE_SENT, events.USAGE_RECORDED, events.CALL_MISSED]
+        [contracts.MessageSent.type, contracts.UsageRecorded.type, contracts.CallMissed.type]
     )
-    usage = stack.topic.of_type(events.USAGE_RECORDED)[0]["data"]
+    usage = stack.topic.of_type(contracts.UsageRecorded.type)[0]["data"]
     assert usage["kind"] == "sms" and usage["segments"] == 1
-    missed = stack.topic.of_type(events.CALL_MISSED)[0]
+    missed = stack.topic.of_type(contracts.CallMissed.type)[0]
     assert missed["source"] == "/nevermiss/missed_call"
     assert missed["data"]["call_sid"] == sid and missed["data"]["text_back_status"] == "sent"
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0

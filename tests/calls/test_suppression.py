@@ -6,9 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from shared_code import contracts
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
-from shared_code.platform import events, queues
+from shared_code.platform import queues
 from shared_code.platform.db import get_pool
 from tests.helpers import call_sid, create_business
 
@@ -68,7 +69,7 @@ async def test_cooldown_blocks_a_second_text_back_within_the_window(stack):
     assert outcome.status == "suppressed_cooldown"
     assert len(stack.twilio.to(CALLER)) == 1
     # The owner still hears about the second missed call.
-    assert len(stack.topic.of_type(events.CALL_MISSED)) == 2
+    assert len(stack.topic.of_type(contracts.CallMissed.type)) == 2
 
 
 async def test_cooldown_over_allows_the_next_text_back(stack, configure):
@@ -134,7 +135,7 @@ async def test_anonymous_caller_is_not_texted_but_owner_is_alerted(stack):
     outcome = await handle_call_report(missed(business, "Anonymous"))
     assert outcome.status == "suppressed_invalid_number"
     assert stack.twilio.sent == []
-    assert len(stack.topic.of_type(events.CALL_MISSED)) == 1
+    assert len(stack.topic.of_type(contracts.CallMissed.type)) == 1
 
 
 def _quiet_window_around_now(time_zone: str, inside: bool) -> dict[str, str]:
@@ -154,7 +155,7 @@ async def test_quiet_hours_hold_the_text_until_they_end(stack, configure):
     assert outcome.status == "held" and 3600 <= outcome.hold_seconds <= 2 * 3600 + 120
     assert stack.twilio.sent == []
     # The owner hears at once; the caller's text waits on the queue, invisible until morning.
-    alert = stack.topic.of_type(events.CALL_MISSED)[0]
+    alert = stack.topic.of_type(contracts.CallMissed.type)[0]
     assert alert["data"]["text_back_status"] == "held" and alert["data"]["hold_until"]
     calls = await queues.get_queue(queues.CALLS_QUEUE)
     assert (await calls.get_queue_properties()).approximate_message_count == 1
@@ -174,7 +175,7 @@ async def test_quiet_hours_hold_the_text_until_they_end(stack, configure):
     assert (await handle_call_report(payload)).status == "sent"
     assert (await handle_call_report(payload)).status == "duplicate"
     assert len(stack.twilio.to(CALLER)) == 1
-    assert len(stack.topic.of_type(events.CALL_MISSED)) == 1
+    assert len(stack.topic.of_type(contracts.CallMissed.type)) == 1
 
 
 async def test_outside_quiet_hours_the_text_goes_at_once(stack, configure):

@@ -10,10 +10,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from genai_prices import Usage, calc_price
 
+from shared_code import contracts
 from shared_code.contracts import UsageRecorded
 from shared_code.credits import ledger, pricing, usage_store
 from shared_code.credits.usage_batches import UsageNotRecorded
-from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from tests.helpers import app_function, cloud_event, create_business
 
@@ -69,7 +69,7 @@ def usage_event(business_id, **data) -> dict:
     return {
         "id": str(uuid.uuid4()),
         "source": "/nevermiss/sms_responder",
-        "type": events.USAGE_RECORDED,
+        "type": contracts.UsageRecorded.type,
         "specversion": "1.0",
         "time": datetime.now(UTC).isoformat(),
         "data": {"business_id": str(business_id), **data},
@@ -246,10 +246,10 @@ async def test_credits_low_fires_once_per_crossing(stack, configure):
     business, _ = await create_business()
     for _ in range(3):  # 8300 each: crosses below $1.00 on the second
         await deliver(usage_event(business.id, kind="sms", segments=1))
-    assert len(stack.topic.of_type(events.CREDITS_LOW)) == 1
+    assert len(stack.topic.of_type(contracts.CreditsLow.type)) == 1
     await top_up(business.id, 50_000, "topup:t1")  # back above the threshold
     await deliver(usage_event(business.id, kind="sms", segments=10))
-    lows = stack.topic.of_type(events.CREDITS_LOW)
+    lows = stack.topic.of_type(contracts.CreditsLow.type)
     assert len(lows) == 2 and lows[1]["data"]["balance_micro"] < 1_000_000
     await assert_balances_match_ledgers()
 

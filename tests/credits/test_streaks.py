@@ -13,7 +13,6 @@ import pytest
 
 from shared_code import contracts
 from shared_code.credits import streaks, usage_store
-from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from tests.credits.test_ledger import (
     assert_balances_match_ledgers,
@@ -276,7 +275,7 @@ async def test_activity_event_and_check_in_count_and_account_shows_the_streak(st
     )  # fmt: skip
     response = await post("record_activity", request)
     assert response.status_code == 202
-    [activity] = stack.topic.of_type(events.ACTIVITY_RECORDED)
+    [activity] = stack.topic.of_type(contracts.ActivityRecorded.type)
     await deliver_events("streak_activity", [activity], times=3)
     pool = await get_pool()
     assert await pool.fetchval("SELECT count(*) FROM activity_days") == 1
@@ -299,7 +298,7 @@ async def test_milestone_note_reaches_the_owner_and_daily_rewards_do_not(stack):
     for d in days("2026-06-01", 7):
         await streaks.record_activity(business.id, local("America/Los_Angeles", f"{d}T10:00"))
     await streaks.settle(as_of=local("America/Los_Angeles", "2026-06-08T01:00"))
-    granted = stack.topic.of_type(events.STREAK_REWARD_GRANTED)
+    granted = stack.topic.of_type(contracts.StreakRewardGranted.type)
     assert len(granted) == 8  # seven dailies and one milestone
     await deliver_events("notifications", granted, times=2)
     notes = stack.twilio.to(business.owner_phone)
@@ -318,11 +317,11 @@ async def test_the_reward_events_the_settlement_writes_are_their_contracts(stack
     pool = await get_pool()
     rows = await pool.fetch(
         "SELECT id, source, subject, data FROM outbox WHERE type = $1",
-        events.STREAK_REWARD_GRANTED,
+        contracts.StreakRewardGranted.type,
     )
     assert len(rows) == 8  # seven dailies and one milestone
     for row in rows:
-        granted = contracts.parse_event(events.STREAK_REWARD_GRANTED, row["data"])
+        granted = contracts.parse_event(contracts.StreakRewardGranted.type, row["data"])
         assert isinstance(granted, contracts.StreakRewardGranted)
         assert granted.id == row["id"] and granted.subject() == row["subject"]
         assert granted.to_json() == row["data"] and row["source"] == streaks.SOURCE
@@ -344,12 +343,12 @@ async def test_a_reward_clears_the_low_credit_mark_only_once_back_above(stack, c
 
     await deliver(usage_event(business.id, kind="sms", segments=2))  # 988,400: crossed
     crossed = await low_since()
-    assert crossed is not None and len(stack.topic.of_type(events.CREDITS_LOW)) == 1
+    assert crossed is not None and len(stack.topic.of_type(contracts.CreditsLow.type)) == 1
     await streaks.settle(as_of=local("America/Los_Angeles", "2026-06-02T01:00"))  # 998,400
     assert await low_since() == crossed
     await streaks.settle(as_of=local("America/Los_Angeles", "2026-06-03T01:00"))  # 1,008,400
     assert await low_since() is None
     await deliver(usage_event(business.id, kind="sms", segments=2))  # 991,800: crossed again
     assert await low_since() is not None
-    assert len(stack.topic.of_type(events.CREDITS_LOW)) == 2
+    assert len(stack.topic.of_type(contracts.CreditsLow.type)) == 2
     await assert_balances_match_ledgers()

@@ -101,7 +101,7 @@ def test_event_subscriptions_are_generated_from_the_declaration() -> None:
 
 
 def test_declared_subscriptions_match_registered_event_grid_functions() -> None:
-    from shared_code.platform.events import EVENT_TYPES
+    from shared_code.contracts import EVENT_TYPES
 
     declared: dict[str, list[str]] = json.loads(SUBSCRIPTIONS_JSON.read_text())
     functions = {f["name"] for f in registered_of("eventGridTrigger")}

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from shared_code import contracts
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
 from shared_code.messaging.delivery import send_unsent, stale_after_seconds
-from shared_code.platform import cache, events, queues
+from shared_code.platform import cache, queues
 from shared_code.platform.db import get_pool
 from tests.helpers import call_sid, create_business, deliver_events
 
@@ -97,7 +98,7 @@ async def test_worker_killed_mid_send_texts_once_and_alerts_once(stack, configur
     # What production does next, in any order: the queue redelivers, Event Grid delivers the
     # alert (twice, as it may), the outbox timer sweeps (twice, overlapping runs).
     assert (await handle_call_report(report)).status == "duplicate"
-    missed = stack.topic.of_type(events.CALL_MISSED)
+    missed = stack.topic.of_type(contracts.CallMissed.type)
     assert [e["data"]["call_sid"] for e in missed] == [report.call_sid]
     await deliver_events("notifications", missed, times=2)
     resent = await asyncio.gather(send_unsent(), send_unsent())

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
+from shared_code import contracts
 from shared_code.businesses.store import get_business
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
 from shared_code.messaging.delivery import send_unsent, stale_after_seconds
-from shared_code.platform import events, twilio_client
+from shared_code.platform import twilio_client
 from shared_code.platform.db import get_pool
 from tests.helpers import call_sid, create_business, deliver_events
 
@@ -42,7 +43,7 @@ async def _intents() -> list:
 
 
 async def _alert_owner(stack, business) -> list:
-    await deliver_events("notifications", stack.topic.of_type(events.CALL_MISSED))
+    await deliver_events("notifications", stack.topic.of_type(contracts.CallMissed.type))
     return stack.twilio.to(business.owner_phone)
 
 
@@ -54,7 +55,7 @@ async def test_opted_out_at_the_carrier_still_alerts_the_owner_and_records_the_o
     [intent] = await _intents()
     assert (intent["status"], intent["error_code"]) == ("failed", 21610)
     assert (await _contact(business))["opted_out_at"] is not None
-    [missed] = stack.topic.of_type(events.CALL_MISSED)
+    [missed] = stack.topic.of_type(contracts.CallMissed.type)
     assert missed["data"]["call_sid"]
     assert len(await _alert_owner(stack, business)) == 1
     # The next call from that number is not texted at all (the contact rule now knows).
@@ -157,7 +158,7 @@ async def test_a_timeout_after_twilio_accepted_is_looked_up_not_resent(stack, co
     assert len(stack.twilio.to(CALLER)) == 1  # one text, never two
     [intent] = await _intents()
     assert (intent["status"], intent["message_sid"]) == ("sent", stack.twilio.to(CALLER)[0]["sid"])
-    assert len(stack.topic.of_type(events.MESSAGE_SENT)) == 1
+    assert len(stack.topic.of_type(contracts.MessageSent.type)) == 1
 
 
 async def test_a_timeout_before_twilio_accepted_is_resent_once(stack, configure):

@@ -14,10 +14,10 @@ import secrets
 import azure.functions as func
 import pytest
 
+from shared_code import contracts
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
 from shared_code.messaging.delivery_status import record_status
-from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from tests.helpers import (
     call_sid,
@@ -113,7 +113,7 @@ async def test_an_undeliverable_number_gets_no_text_back_until_it_texts_us(stack
     outcome = await handle_call_report(_missed_call(business))
     assert outcome.status == "suppressed_undeliverable"
     assert len(stack.twilio.to(CUSTOMER)) == 1
-    [missed] = stack.topic.of_type(events.CALL_MISSED)
+    [missed] = stack.topic.of_type(contracts.CallMissed.type)
     await deliver_events("notifications", [missed])
     [alert] = stack.twilio.to(business.owner_phone)
     assert "can't receive our texts" in alert["Body"]
@@ -174,7 +174,7 @@ async def test_a_refused_owner_alert_pauses_its_business(stack):
     """The sender is found from the text's intent: an owner alert has no conversation."""
     business, _ = await create_business()
     assert (await handle_call_report(_missed_call(business))).status == "sent"
-    await deliver_events("notifications", stack.topic.of_type(events.CALL_MISSED))
+    await deliver_events("notifications", stack.topic.of_type(contracts.CallMissed.type))
     [alert] = stack.twilio.to(business.owner_phone)
     await record_status(alert["sid"], "undelivered", 30034)
     assert await _effects(business) == {"paused"}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from shared_code import contracts
 from shared_code.assistant import model
 from shared_code.contracts import InboundText
 from shared_code.messaging.owner_relay import handle_owner_text
 from shared_code.messaging.responder import handle_inbound
-from shared_code.platform import events, queues
+from shared_code.platform import queues
 from shared_code.platform.db import get_pool
 from tests.fakes.openai_api import Scripted
 from tests.faults import queue_service_down
@@ -38,7 +39,7 @@ async def test_a_refused_reply_still_meters_the_model_call_once(stack, model_on)
     stack.openai.script(Scripted.text("Thanks! What's your name?"))
     await text_in(CUSTOMER, business.phone_number, "my water heater is leaking")
     await drain_messages_queue()
-    ai = [e for e in stack.topic.of_type(events.USAGE_RECORDED) if e["data"]["kind"] == "ai"]
+    ai = [e for e in stack.topic.of_type(contracts.UsageRecorded.type) if e["data"]["kind"] == "ai"]
     assert len(ai) == 1  # the usage logger settles the reservation with it
     assert ai[0]["data"]["reservation_id"]
     assert stack.twilio.to(CUSTOMER) == []

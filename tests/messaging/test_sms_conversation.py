@@ -7,8 +7,8 @@ from itertools import pairwise
 
 import pytest
 
+from shared_code import contracts
 from shared_code.messaging import conversations
-from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from tests.helpers import (
     create_business,
@@ -77,7 +77,7 @@ async def test_scripted_intake_collects_the_lead_and_alerts_the_owner(stack):
     conversation = await pool.fetchrow("SELECT * FROM conversations")
     assert conversation["lead_qualified_at"] is not None
     assert conversation["lead"]["address"] == "60614" and conversation["lead"]["name"] == "Dana"
-    [qualified] = stack.topic.of_type(events.LEAD_QUALIFIED)
+    [qualified] = stack.topic.of_type(contracts.LeadQualified.type)
     assert qualified["data"]["customer"] == CUSTOMER
     await deliver_events("notifications", [qualified], times=3)
     [alert] = stack.twilio.to(business.owner_phone)

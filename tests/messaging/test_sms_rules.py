@@ -8,9 +8,9 @@ from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from shared_code import contracts
 from shared_code.messaging import outbound
 from shared_code.messaging.delivery_status import record_status
-from shared_code.platform import events
 from shared_code.platform.db import get_pool
 from shared_code.platform.work import work
 from tests.helpers import (
@@ -43,7 +43,7 @@ async def test_loop_guard_stops_automated_replies_and_tells_the_owner(stack, con
     assert len(stack.twilio.to(CUSTOMER)) == 3
     conversation = await _conversation()
     assert conversation["auto_paused_reason"] == "loop_guard"
-    [escalated] = stack.topic.of_type(events.CONVERSATION_ESCALATED)
+    [escalated] = stack.topic.of_type(contracts.ConversationEscalated.type)
     assert escalated["data"]["reason"] == "too many automated replies"
 
 
@@ -60,13 +60,13 @@ async def test_another_auto_responder_is_not_answered(stack):
     await _say(business, "Auto-reply: I'm driving right now and will get back to you later")
     assert stack.twilio.to(CUSTOMER) == []
     assert (await _conversation())["auto_paused_reason"] == "auto_responder"
-    assert len(stack.topic.of_type(events.CONVERSATION_ESCALATED)) == 1
+    assert len(stack.topic.of_type(contracts.ConversationEscalated.type)) == 1
 
 
 async def test_emergency_words_escalate_at_once_and_the_owner_hears(stack):
     business, _ = await create_business(owner_name="Sam")
     await _say(business, "My basement is flooding!!")
-    [escalated] = stack.topic.of_type(events.CONVERSATION_ESCALATED)
+    [escalated] = stack.topic.of_type(contracts.ConversationEscalated.type)
     assert "flooding" in escalated["data"]["reason"]
     [ack] = stack.twilio.to(CUSTOMER)
     assert "urgent" in ack["Body"].lower() and "Sam" in ack["Body"]
@@ -79,9 +79,9 @@ async def test_configured_emergency_words_replace_the_defaults(stack, configure)
     configure(EMERGENCY_KEYWORDS="sparks, smoke")
     business, _ = await create_business()
     await _say(business, "my basement is flooding")
-    assert stack.topic.of_type(events.CONVERSATION_ESCALATED) == []
+    assert stack.topic.of_type(contracts.ConversationEscalated.type) == []
     await _say(business, "now there are sparks from the outlet")
-    assert len(stack.topic.of_type(events.CONVERSATION_ESCALATED)) == 1
+    assert len(stack.topic.of_type(contracts.ConversationEscalated.type)) == 1
 
 
 async def test_landline_error_marks_the_contact_and_status_only_moves_forward(stack):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from azure.functions.timer import TimerRequest
 
+from shared_code import contracts
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
 from shared_code.platform import events
@@ -39,9 +41,9 @@ async def test_topic_down_keeps_events_then_the_timer_publishes_them_once(stack)
     assert len(stack.twilio.to(CALLER)) == 1
     pending = await _unpublished()
     assert [r["type"] for r in pending] == [
-        events.CALL_MISSED,
-        events.MESSAGE_SENT,
-        events.USAGE_RECORDED,
+        contracts.CallMissed.type,
+        contracts.MessageSent.type,
+        contracts.UsageRecorded.type,
     ]
     assert all(r["attempts"] == 1 and "503" in (r["last_error"] or "") for r in pending)
     assert stack.topic.received == []
@@ -57,7 +59,7 @@ async def test_topic_down_keeps_events_then_the_timer_publishes_them_once(stack)
     received = stack.topic.received
     assert sorted(e["type"] for e in received) == [r["type"] for r in pending]
     assert {e["id"] for e in received} == {str(r["id"]) for r in pending}
-    missed = stack.topic.of_type(events.CALL_MISSED)[0]
+    missed = stack.topic.of_type(contracts.CallMissed.type)[0]
     assert missed["data"]["call_sid"] == sid and missed["specversion"] == "1.0"
 
     await timer(TimerRequest(past_due=False))  # a later run republishes nothing
@@ -80,33 +82,31 @@ async def test_overlapping_timer_runs_publish_each_event_once(stack):
     assert len({e["id"] for e in stack.topic.received}) == 9
 
 
-async def test_event_ids_are_stable_for_the_fact_they_report(stack):
-    a = events.event_id(events.CALL_MISSED, "CA1")
-    assert a == events.event_id(events.CALL_MISSED, "CA1")
-    assert a != events.event_id(events.CALL_MISSED, "CA2")
-    assert a != events.event_id(events.MESSAGE_SENT, "CA1")
-
-
-async def test_several_events_in_one_statement_are_the_rows_one_by_one_would_be(stack):
-    data = {"n": 1, "text": 'é "quoted"', "nested": {"list": [1, None, True]}, "none": None}
-    one_by_one, batched = [("SM1",), ("SM2",)], [("SM3",), ("SM4",)]
+async def test_events_are_written_as_their_contracts_say_and_a_rewrite_adds_nothing(stack):
+    """The one INSERT the unit of work uses: each row's data is the contract's JSON (text that
+    needs escaping included), its id the fact's; writing the same facts again writes no row."""
+    business, _ = await create_business()
+    conversation_id = uuid.uuid4()
+    texts = ['é "quoted" \\ back', "second"]
+    escalations = [
+        contracts.ConversationEscalated(
+            business_id=business.id, conversation_id=conversation_id, conversation_ref=1,
+            customer=CALLER, reason=f"reason {n}", last_text=text,
+        )
+        for n, text in enumerate(texts)
+    ]  # fmt: skip
     pool = await get_pool()
     async with pool.acquire() as conn, conn.transaction():
-        for fact in one_by_one:
-            await events.record_event(
-                conn, events.MESSAGE_SENT, "/test", data, fact=fact, subject="s"
-            )
-        ids = await events.record_events(
-            conn,
+        written = await events.write_events(conn, "/test", escalations)
+        assert await events.write_events(conn, "/test", escalations) == []
+    assert sorted(written) == sorted(e.id for e in escalations)
+    rows = await pool.fetch("SELECT id, type, source, subject, data FROM outbox")
+    by_id = {r["id"]: r for r in rows}
+    for event in escalations:
+        row = by_id[event.id]
+        assert (row["type"], row["source"], row["subject"]) == (
+            event.type,
             "/test",
-            [events.NewEvent(events.MESSAGE_SENT, data, fact, "s") for fact in batched],
+            event.subject(),
         )
-        # A retry of the same facts is a no-op, as with record_event.
-        assert ids == await events.record_events(
-            conn, "/test", [events.NewEvent(events.MESSAGE_SENT, {}, fact) for fact in batched]
-        )
-    assert ids == [events.event_id(events.MESSAGE_SENT, *fact) for fact in batched]
-    rows = await pool.fetch("SELECT id, type, source, subject, data FROM outbox ORDER BY id")
-    assert len(rows) == 4
-    expected = (events.MESSAGE_SENT, "/test", "s", data)
-    assert all((r["type"], r["source"], r["subject"], r["data"]) == expected for r in rows)
+        assert row["data"] == event.to_json()

@@ -73,8 +73,9 @@ async def first_use():
     events._get_publisher()
     await openai_client.get_client(1.0)
     pricing.price_ai("gpt-4o-mini", 10, 0, 10)
-    events._to_cloud_event({"source": "/nevermiss/test", "type": events.CALL_MISSED, "data": {},
-                            "subject": None, "id": "1", "occurred_at": datetime.now(UTC)})
+    events._to_cloud_event({"source": "/nevermiss/test", "type": "nevermiss.call.missed",
+                            "data": {}, "subject": None, "id": "1",
+                            "occurred_at": datetime.now(UTC)})
     await lifecycle.close_all()
 
 asyncio.run(first_use())
