@@ -9,8 +9,8 @@ connections are checked out and released where the app's were (so the pool's res
 release is in the floor too), each Redis round trip is a `SET NX`, each queue put/receive/delete
 the same operation on a scratch queue. Read from the code (the trace's counts, `round_trips` in
 the output, are the authority: they follow the code as it changes):
-    webhook   Redis check (seen before?), queue put (the inbound task), Redis mark (only once
-              the put succeeded: a mark never outlives a failed hand-off)
+    webhook   Redis SET NX (dedupe; deleted again if the hand-off fails), queue put (the
+              inbound task)
     inbound   queue receive; one transaction: BEGIN, INSERT inbound_receipts, upsert contact,
               SELECT open conversation, INSERT conversation, INSERT message (with the
               conversation's UPDATE in the same statement), INSERT outbox (message.received),
@@ -29,8 +29,8 @@ the output, are the authority: they follow the code as it changes):
               and the OpenAI POST.
 At the time of writing (sending after commit, issue 12): PostgreSQL 20 statements in 2
 transactions over 4 checkouts (+4 reset round trips on release), `ai` 25 in 3 over 4; before it
-(the text sent inside the reply's transaction) 19 in 2 over 2, `ai` 24 in 3 over 2. Redis 3
-(the webhook's dedupe check and mark, the pace); queue 2 puts, 2 receives, 2 deletes; HTTP 1
+(the text sent inside the reply's transaction) 19 in 2 over 2, `ai` 24 in 3 over 2. Redis 2
+(the webhook's SET NX, the pace); queue 2 puts, 2 receives, 2 deletes; HTTP 1
 (`ai` 2). EVENTGRID_TOPIC_ENDPOINT is empty, as in bench.webhook_ack: publishing to Event Grid is
 not in the path (publish_now returns without a query; the outbox rows are in it).
 

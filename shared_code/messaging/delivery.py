@@ -39,6 +39,7 @@ from tenacity import (
 from shared_code.businesses import contacts, store
 from shared_code.businesses.store import Business
 from shared_code.contracts import MessageSent, UsageRecorded
+from shared_code.messaging import send_rules
 from shared_code.platform import cache
 from shared_code.platform import events as outbox
 from shared_code.platform.db import get_pool
@@ -67,13 +68,14 @@ async def write_intent(
     author: str,
     kind: str,
     automated: bool,
+    allow_opted_out: bool,
     segments: SegmentCount,
     validity_seconds: int | None,
     source: str,
-) -> tuple[int, int | None]:
+) -> int:
     """The intent for `fact` (and its pending message in a conversation), in one statement;
-    returns (text id, message id). An intent already written for the fact is returned as it
-    is, and no second message is stored."""
+    returns its id. An intent already written for the fact is returned as it is, and no second
+    message is stored."""
     row = await conn.fetchrow(
         "WITH existing AS (SELECT id, message_id FROM outbound_texts WHERE fact_key = $1),"
         " stored AS (INSERT INTO messages (conversation_id, direction, author, body, status,"
@@ -84,32 +86,30 @@ async def write_intent(
         "   WHERE id = $3 AND EXISTS (SELECT 1 FROM stored)),"
         " intent AS (INSERT INTO outbound_texts (fact_key, business_id, conversation_id,"
         "   message_id, to_number, from_number, messaging_service_sid, body, author, kind,"
-        "   automated, validity_seconds, source)"
-        "   SELECT $1, $2, $3, (SELECT id FROM stored), $4, $5, $11, $6, $7, $8, $9, $10, $14"
+        "   automated, validity_seconds, source, allow_opted_out)"
+        "   SELECT $1, $2, $3, (SELECT id FROM stored), $4, $5, $11, $6, $7, $8, $9, $10, $14,"
+        "   $15"
         "   WHERE NOT EXISTS (SELECT 1 FROM existing)"
         "   ON CONFLICT (fact_key) DO NOTHING RETURNING id, message_id)"
-        " SELECT (SELECT id FROM intent) AS id, (SELECT message_id FROM intent) AS message_id,"
-        "   (SELECT id FROM existing) AS existing_id,"
-        "   (SELECT message_id FROM existing) AS existing_message_id,"
+        " SELECT (SELECT id FROM intent) AS id, (SELECT id FROM existing) AS existing_id,"
         "   (SELECT id FROM stored) AS stored_id",
         fact, business.id, conversation_id, to, business.phone_number, body, author, kind,
         automated, validity_seconds, business.messaging_service_sid, segments.segments,
-        segments.encoding, source,
+        segments.encoding, source, allow_opted_out,
     )  # fmt: skip
     assert row is not None
-    if row["id"] is not None:
-        return row["id"], row["message_id"]
-    if row["existing_id"] is not None:
-        return row["existing_id"], row["existing_message_id"]
+    if row["id"] is not None or row["existing_id"] is not None:
+        text_id: int = row["id"] or row["existing_id"]
+        return text_id
     # A concurrent transaction wrote the fact's intent after our snapshot: the message we
     # stored belongs to no intent. Take it back and use theirs.
     if row["stored_id"] is not None:
         await conn.execute("DELETE FROM messages WHERE id = $1", row["stored_id"])
-    theirs = await conn.fetchrow(
-        "SELECT id, message_id FROM outbound_texts WHERE fact_key = $1", fact
+    theirs: int | None = await conn.fetchval(
+        "SELECT id FROM outbound_texts WHERE fact_key = $1", fact
     )
     assert theirs is not None
-    return theirs["id"], theirs["message_id"]
+    return theirs
 
 
 _CLAIM = """
@@ -232,15 +232,12 @@ async def _now_blocked(intent: asyncpg.Record) -> str | None:
     business = await store.get_business(intent["business_id"])
     if business is None:
         return "no_business"
-    if intent["automated"] and business.sending_paused_reason:
-        return "sending_paused"
-    if intent["kind"] in ("owner_alert", "owner_relay", "owner_notice"):
-        return None
     pool = await get_pool()
     async with pool.acquire() as conn:
-        reason = await contacts.block_reason(conn, business, intent["to_number"])
-    allowed = intent["kind"] == "notice" and reason == "opted_out"  # an opt-out confirmation
-    return None if reason is None or allowed else reason
+        return await send_rules.refusal(
+            conn, business, intent["to_number"], kind=intent["kind"],
+            automated=intent["automated"], allow_opted_out=intent["allow_opted_out"],
+        )  # fmt: skip
 
 
 def _twilio_code(exc: BaseException) -> tuple[int | None, int | None] | None:

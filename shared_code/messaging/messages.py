@@ -12,8 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from shared_code.platform.sms_segments import SegmentCount
-
 
 async def record_receipt(
     conn: asyncpg.Connection, sid: str, business_id: uuid.UUID, sender: str, kind: str
@@ -42,29 +40,6 @@ async def store_inbound(
         " INSERT INTO messages (conversation_id, direction, author, body, message_sid, media,"
         " received_at) VALUES ($1, 'inbound', 'customer', $2, $3, $4, $5) RETURNING id",
         conversation_id, body, sid, media, received_at or datetime.now(UTC),
-    )  # fmt: skip
-    return message_id
-
-
-async def store_outbound(
-    conn: asyncpg.Connection,
-    conversation_id: uuid.UUID,
-    *,
-    author: str,
-    body: str,
-    sid: str,
-    status: str,
-    segments: SegmentCount,
-    automated: bool,
-) -> int:
-    """Store a sent text and mark the conversation active (one statement)."""
-    message_id: int = await conn.fetchval(
-        "WITH touched AS (UPDATE conversations SET last_activity_at = now() WHERE id = $1)"
-        " INSERT INTO messages (conversation_id, direction, author, body, message_sid, status,"
-        " segments, encoding, automated) VALUES ($1, 'outbound', $2, $3, $4, $5, $6, $7, $8)"
-        " RETURNING id",
-        conversation_id, author, body, sid, status, segments.segments, segments.encoding,
-        automated,
     )  # fmt: skip
     return message_id
 

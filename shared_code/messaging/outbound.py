@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 
 import asyncpg
 
-from shared_code.businesses import contacts
 from shared_code.businesses.store import Business
-from shared_code.messaging import delivery, messages
+from shared_code.messaging import delivery, messages, send_rules
 from shared_code.platform.settings import get_settings
 from shared_code.platform.sms_segments import count_segments
 from shared_code.platform.work import Work
@@ -29,8 +27,6 @@ from shared_code.platform.work import Work
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1600
-# Texts to the owner's own phone: alerts and relayed customer texts. Customer rules don't apply.
-OWNER_KINDS = frozenset({"owner_alert", "owner_relay", "owner_notice"})
 # Texts that are worth nothing late: Twilio drops them if still queued after SMS_VALIDITY_SECONDS.
 TIME_SENSITIVE_KINDS = frozenset({"text_back", "reply", "owner_alert", "owner_relay"})
 
@@ -41,22 +37,6 @@ class SendBlocked(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class Queued:
-    """A text committed to be sent: its intent and, in a conversation, its message row."""
-
-    text_id: int
-    message_id: int | None
-    segments: int
-
-
-async def contact_block_reason(
-    conn: asyncpg.Connection, business: Business, phone: str
-) -> str | None:
-    """Why `phone` must not be texted by this business, or None (the contacts' one rule)."""
-    return await contacts.block_reason(conn, business, phone)
 
 
 async def _loop_guard(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> None:
@@ -77,30 +57,27 @@ async def send_after_commit(
     conversation_id: uuid.UUID | None,
     automated: bool,
     allow_opted_out: bool = False,
-) -> Queued:
+) -> int:
     """Decide one text under the rules and commit it as an intent in `w`; it is sent after
     commit. `fact` names what the text is for (one text per fact, however often the decision
-    is redelivered): e.g. `text_back:<CallSid>`. Raises SendBlocked."""
+    is redelivered): e.g. `text_back:<CallSid>`. Returns the intent's id; raises SendBlocked."""
     body = body.strip()[:MAX_BODY]
     if not body:
         raise SendBlocked("empty")
-    if kind in OWNER_KINDS:
-        if to != business.owner_phone:
-            raise SendBlocked("not_owner")
-    else:
-        reason = await contact_block_reason(w.conn, business, to)
-        if reason is not None and not (reason == "opted_out" and allow_opted_out):
-            raise SendBlocked(reason)
-    if automated and business.sending_paused_reason:
-        raise SendBlocked("sending_paused")
+    reason = await send_rules.refusal(
+        w.conn, business, to, kind=kind, automated=automated, allow_opted_out=allow_opted_out
+    )
+    if reason is not None:
+        raise SendBlocked(reason)
     if automated and conversation_id is not None:
         await _loop_guard(w.conn, conversation_id)
     segments = count_segments(body)
     validity = get_settings().sms_validity_seconds if kind in TIME_SENSITIVE_KINDS else None
-    text_id, message_id = await delivery.write_intent(
+    text_id = await delivery.write_intent(
         w.conn, fact, business, conversation_id, to=to, body=body, author=author, kind=kind,
-        automated=automated, segments=segments, validity_seconds=validity, source=w.source,
+        automated=automated, allow_opted_out=allow_opted_out, segments=segments,
+        validity_seconds=validity, source=w.source,
     )  # fmt: skip
     sender = business.messaging_service_sid or business.phone_number
     w.then(lambda: delivery.deliver(text_id, sender))
-    return Queued(text_id, message_id, segments.segments)
+    return text_id

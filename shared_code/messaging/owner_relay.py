@@ -96,7 +96,7 @@ async def send_as_owner(
         raise OwnerActionError("closed", f"#{conversation['ref']} is closed.")
     await conversations.mark_customer_texts_answered(w.conn, conversation["id"])
     try:
-        queued = await outbound.send_after_commit(
+        text_id = await outbound.send_after_commit(
             w, business, to=conversation["customer_phone"], body=text, author="owner",
             kind="owner_reply", fact=f"owner_reply:{about}", conversation_id=conversation["id"],
             automated=False,
@@ -105,7 +105,7 @@ async def send_as_owner(
         raise OwnerActionError(
             blocked.reason, f"Not sent to #{conversation['ref']}: {blocked.reason}."
         ) from None
-    w.record(activity_recorded(business.id, "owner_reply", f"text:{queued.text_id}"))
+    w.record(activity_recorded(business.id, "owner_reply", f"text:{text_id}"))
     return OwnerResult("relayed", conversation["id"])
 
 

@@ -17,6 +17,8 @@ CREATE TABLE outbound_texts (
     author                 text NOT NULL,
     kind                   text NOT NULL,
     automated              boolean NOT NULL,
+    -- an opt-out confirmation may reach the number that just opted out (a retry asks again)
+    allow_opted_out        boolean NOT NULL DEFAULT false,
     validity_seconds       int CHECK (validity_seconds BETWEEN 1 AND 36000),
     source                 text NOT NULL,
     status                 text NOT NULL DEFAULT 'pending'

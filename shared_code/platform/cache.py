@@ -65,26 +65,13 @@ async def first_seen(key: str, ttl_seconds: int) -> bool:
         return True
 
 
-async def seen(key: str) -> bool:
-    """True only when Redis positively knows `key` (a webhook already handed off)."""
-    client = _get_client()
-    if client is None:
-        return False
-    try:
-        return bool(await client.exists(key))
-    except (RedisError, OSError) as exc:
-        _trip(exc)
-        return False
-
-
-async def mark_seen(key: str, ttl_seconds: int) -> None:
-    """Remember `key` for the TTL. Call it only once what the key stands for is safely kept:
-    a mark set before the hand-off would outlive a failed one and turn Twilio's retry away."""
+async def forget(key: str) -> None:
+    """Drop `key` (the guard of work that failed: a retry must not be turned away by it)."""
     client = _get_client()
     if client is None:
         return
     try:
-        await client.set(key, b"1", ex=ttl_seconds)
+        await client.delete(key)
     except (RedisError, OSError) as exc:
         _trip(exc)
 

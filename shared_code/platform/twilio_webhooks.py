@@ -174,21 +174,23 @@ async def hand_off(queue: str, dedupe_key: str, payload: dict[str, Any]) -> bool
     (answer SERVICE_UNAVAILABLE so Twilio retries); a task the queue could never take is
     refused with a log line (True: a retry would not help).
 
-    Redis remembers `dedupe_key` only after the task is kept, so a mark never outlives a failed
-    hand-off; two deliveries racing past the check are both queued, and the processors dedupe."""
-    if await cache.seen(dedupe_key):
+    The Redis guard is one SET NX, forgotten again when the hand-off fails (powertools'
+    idempotency: the record goes when the guarded work raises), so a mark never outlives a failed
+    hand-off and Twilio's retry is queued; a duplicate skipped while the first delivery was
+    failing gets that first delivery's retry. One Redis round trip on the happy path."""
+    if not await cache.first_seen(dedupe_key, get_settings().webhook_dedupe_seconds):
         return True
     try:
         text = queues.message_text(payload)
     except queues.MessageTooLarge as err:
         log.error("refused %s: %s", dedupe_key, err)
         return True
-    if not (
-        await queues.put_quickly(queue, text) or await queues.keep_in_inbox(queue, dedupe_key, text)
-    ):
-        return False
-    await cache.mark_seen(dedupe_key, get_settings().webhook_dedupe_seconds)
-    return True
+    kept = await queues.put_quickly(queue, text) or await queues.keep_in_inbox(
+        queue, dedupe_key, text
+    )
+    if not kept:
+        await cache.forget(dedupe_key)
+    return kept
 
 
 def twilio_webhook(handler: FormHandler) -> WebhookHandler:

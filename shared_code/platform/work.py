@@ -73,10 +73,6 @@ class Work:
         assert self._conn is not None, "the unit of work has no connection outside its block"
         return self._conn
 
-    @property
-    def in_transaction(self) -> bool:
-        return bool(self._frames)
-
     def record(self, event: Event) -> uuid.UUID:
         """Write `event` to the outbox with this transaction; returns its (stable) id."""
         self._frame().events.append(event)

@@ -174,7 +174,9 @@ async def test_a_timeout_before_twilio_accepted_is_resent_once(stack, configure)
         await twilio_client.close_client()
     assert stack.twilio.to(CALLER) == []
     await asyncio.sleep(stale_after_seconds())
+    lookups = stack.twilio.list_requests
     assert await send_unsent() == 1  # looked up (absent), then sent
+    assert stack.twilio.list_requests == lookups + 1
     assert await send_unsent() == 0
     assert len(stack.twilio.to(CALLER)) == 1
 
