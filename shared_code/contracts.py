@@ -48,6 +48,12 @@ class Contract(BaseModel):
 
 CALLS_QUEUE = "calls"
 MESSAGES_QUEUE = "messages"
+RECORDINGS_QUEUE = "recordings"
+
+AnswerCheck = Literal["press_key", "amd", "none"]
+# What a missed caller heard before the beep: a text soon, a text in the morning (quiet hours),
+# or no promise of a text (opted out, landline, blocked, or not known).
+Greeting = Literal["text_soon", "text_morning", "no_text"]
 
 
 class CallReport(Contract):
@@ -60,7 +66,8 @@ class CallReport(Contract):
     to_number: NoNul = Field(
         max_length=64, validation_alias=AliasChoices("to"), serialization_alias="to"
     )
-    source: Literal["dial-status", "status", "no-owner", "after-hours"]
+    # "amd": answering-machine detection classified the answered leg after the Dial ended.
+    source: Literal["dial-status", "status", "no-owner", "after-hours", "amd"]
     dial_status: NoNul | None = Field(default=None, max_length=32)
     duration_seconds: int | None = Field(
         default=None,
@@ -69,6 +76,12 @@ class CallReport(Contract):
         serialization_alias="duration",
     )
     answered_by: NoNul | None = Field(default=None, max_length=32)
+    # The human check on the dialled leg(s), as the business had it when the call was dialled,
+    # and whether a person accepted the leg that was answered (DialCallSid: `leg_sid`).
+    answer_check: AnswerCheck | None = None
+    accepted: bool | None = None
+    leg_sid: str | None = Field(default=None, pattern=r"^CA[0-9A-Za-z]{1,62}$")
+    greeting: Greeting | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -118,9 +131,37 @@ class HeldOwnerAlert(Contract):
     data: dict[str, Any]
 
 
+class RecordingReport(Contract):
+    """Queue `recordings`: a caller's voicemail Twilio finished recording (its
+    `recordingStatusCallback`, RecordingStatus=completed)."""
+
+    kind: Literal["recording"] = "recording"
+    recording_sid: str = Field(pattern=r"^RE[0-9A-Za-z]{1,62}$")
+    call_sid: str = Field(pattern=r"^CA[0-9A-Za-z]{1,62}$")
+    recording_url: NoNul = Field(max_length=1000)
+    duration_seconds: int = Field(default=0, ge=0, le=86_400)
+    received_at: datetime | None = None
+
+
+class TranscriptionReport(Contract):
+    """Queue `recordings`: Twilio's own transcription of a voicemail (its `transcribeCallback`),
+    for businesses whose operator chose TRANSCRIPTION=twilio."""
+
+    kind: Literal["transcription"] = "transcription"
+    recording_sid: str = Field(pattern=r"^RE[0-9A-Za-z]{1,62}$")
+    call_sid: str = Field(pattern=r"^CA[0-9A-Za-z]{1,62}$")
+    status: Literal["completed", "failed"]
+    text: NoNul = Field(default="", max_length=5000)
+
+
+RecordingsTask = Annotated[RecordingReport | TranscriptionReport, Field(discriminator="kind")]
+_RECORDINGS_TASK: TypeAdapter[RecordingReport | TranscriptionReport] = TypeAdapter(RecordingsTask)
+
 MessagesTask = Annotated[InboundText | ReplyTask | HeldOwnerAlert, Field(discriminator="kind")]
 _MESSAGES_TASK: TypeAdapter[InboundText | ReplyTask | HeldOwnerAlert] = TypeAdapter(MessagesTask)
-QueueTask = CallReport | InboundText | ReplyTask | HeldOwnerAlert
+QueueTask = (
+    CallReport | InboundText | ReplyTask | HeldOwnerAlert | RecordingReport | TranscriptionReport
+)
 
 
 def parse_task(queue: str, body: bytes | str) -> QueueTask:
@@ -130,16 +171,22 @@ def parse_task(queue: str, body: bytes | str) -> QueueTask:
         return CallReport.model_validate_json(body)
     if queue == MESSAGES_QUEUE:
         return _MESSAGES_TASK.validate_json(body)
+    if queue == RECORDINGS_QUEUE:
+        return _RECORDINGS_TASK.validate_json(body)
     raise ValueError(f"no task contract for queue {queue!r}")
 
 
 def queue_of(task: QueueTask) -> str:
-    return CALLS_QUEUE if isinstance(task, CallReport) else MESSAGES_QUEUE
+    if isinstance(task, CallReport):
+        return CALLS_QUEUE
+    if isinstance(task, RecordingReport | TranscriptionReport):
+        return RECORDINGS_QUEUE
+    return MESSAGES_QUEUE
 
 
 def task_correlation_id(task: QueueTask) -> str:
     """The id a queue invocation logs under: the call or message it is about."""
-    if isinstance(task, CallReport):
+    if isinstance(task, CallReport | RecordingReport | TranscriptionReport):
         return task.call_sid
     if isinstance(task, InboundText):
         return task.message_sid
@@ -261,7 +308,7 @@ class UsageRecorded(Event):
     ignored: usage is priced server-side at ingestion."""
 
     type: ClassVar[str] = "nevermiss.usage.recorded"
-    kind: Literal["ai", "sms"]
+    kind: Literal["ai", "sms", "transcription"]
     conversation_id: uuid.UUID | None = None
     # ai: the model call's own id (one call happened once), the reservation it settles
     call_id: uuid.UUID | None = None
@@ -276,10 +323,18 @@ class UsageRecorded(Event):
     direction: Literal["outbound", "inbound"] | None = None
     segments: int | None = Field(default=None, ge=0, le=100)
     encoding: str | None = None
+    # transcription: the voicemail's RecordingSid and its length (priced per audio second)
+    recording_sid: str | None = None
+    audio_seconds: int | None = Field(default=None, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _complete(self) -> UsageRecorded:
-        if self.kind == "ai":
+        if self.kind == "transcription":
+            if self.recording_sid is None or self.audio_seconds is None or self.model is None:
+                raise ValueError(
+                    "a transcription usage event needs recording_sid, model and audio_seconds"
+                )
+        elif self.kind == "ai":
             if self.model is None or self.input_tokens is None or self.output_tokens is None:
                 raise ValueError("an ai usage event needs model, input_tokens and output_tokens")
             if self.cached_tokens > self.input_tokens:
@@ -291,11 +346,15 @@ class UsageRecorded(Event):
     def fact(self) -> tuple[str, ...]:
         if self.kind == "ai":
             return ("ai", str(self.call_id))
+        if self.kind == "transcription":
+            return ("transcription", str(self.recording_sid))
         return ("sms", str(self.message_sid))
 
     def subject(self) -> str:
         if self.kind == "ai":
             return f"businesses/{self.business_id}/ai"
+        if self.kind == "transcription":
+            return f"businesses/{self.business_id}/voicemails/{self.recording_sid}"
         return f"businesses/{self.business_id}/messages/{self.message_sid}"
 
 
@@ -353,6 +412,29 @@ class StreakRewardGranted(Event):
         return f"businesses/{self.business_id}/streak"
 
 
+class VoicemailReceived(Event):
+    """A caller's voicemail, archived and added to the conversation. `transcript` is None
+    while no transcript exists (none configured, or the transcriber failed: it is retried and a
+    later transcript reaches the owner on its own)."""
+
+    type: ClassVar[str] = "nevermiss.voicemail.received"
+    recording_sid: str
+    call_sid: str
+    caller: str
+    duration_seconds: int
+    transcript: str | None = None
+    transcription_status: Literal["pending", "done", "failed", "none"]
+    conversation_id: uuid.UUID | None = None
+    conversation_ref: int | None = None
+    received_at: datetime
+
+    def fact(self) -> tuple[str, ...]:
+        return (self.recording_sid,)
+
+    def subject(self) -> str:
+        return f"businesses/{self.business_id}/voicemails/{self.recording_sid}"
+
+
 EVENT_MODELS: dict[str, type[Event]] = {
     model.type: model
     for model in (
@@ -365,6 +447,7 @@ EVENT_MODELS: dict[str, type[Event]] = {
         CreditsLow,
         ActivityRecorded,
         StreakRewardGranted,
+        VoicemailReceived,
     )
 }
 EVENT_TYPES = frozenset(EVENT_MODELS)

@@ -37,6 +37,8 @@ async def create_business(principal: Principal, body: bytes) -> tuple[int, Json]
         raise ApiError(
             409, "number_taken", f"{data.phone_number} already belongs to a business"
         ) from None
+    except store.TooManyPhones as exc:
+        raise ApiError(422, "validation_failed", str(exc)) from exc
     return 201, {"business": business.to_json(), "owner_api_key": key}
 
 

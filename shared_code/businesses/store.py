@@ -14,7 +14,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -66,6 +66,35 @@ class FaqEntry(BaseModel):
     a: str = Field(min_length=1, max_length=600)
 
 
+# Twilio rings at most 10 numbers in one <Dial>: the owner's phone and the team's together.
+MAX_DIALLED_PHONES = 10
+
+
+class TeamPhone(BaseModel):
+    """A phone rung with the owner's on every call in hours; `alerts`: it gets owner alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=60)
+    phone: Phone
+    alerts: bool = False
+
+
+def _team(value: list[TeamPhone]) -> list[TeamPhone]:
+    phones = [member.phone for member in value]
+    if len(set(phones)) != len(phones):
+        raise ValueError("each team phone may be listed once")
+    return value
+
+
+Team = Annotated[list[TeamPhone], Field(max_length=MAX_DIALLED_PHONES), AfterValidator(_team)]
+AnswerCheck = Literal["press_key", "amd", "none"]
+
+
+class TooManyPhones(ValueError):
+    """The owner's phone and the team's would be more than Twilio rings at once."""
+
+
 # A Twilio Messaging Service SID (A2P 10DLC sender): "MG" and 32 hex digits, as migration 007
 # checks too.
 MessagingServiceSid = Annotated[str, Field(pattern=r"^MG[0-9a-fA-F]{32}$")]
@@ -89,6 +118,9 @@ class BusinessFields(BaseModel):
     faq: list[FaqEntry] | None = Field(default=None, max_length=30)
     # A2P 10DLC: texts go through this Messaging Service (its registered campaign) when set.
     messaging_service_sid: MessagingServiceSid | None = None
+    # How a person is told from the owner's carrier voicemail on an answered leg.
+    answer_check: AnswerCheck | None = None
+    team_phones: Team | None = None
 
 
 class BusinessPatch(BusinessFields):
@@ -126,6 +158,26 @@ class Business:
     messaging_service_sid: str | None = None
     # Set when Twilio refused our sender's configuration: automated texts wait for the operator.
     sending_paused_reason: str | None = None
+    answer_check: str = "press_key"
+    team_phones: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def dial_phones(self) -> list[str]:
+        """The phones a call in hours rings at once: the owner's, then the team's (at most 10)."""
+        phones = [self.owner_phone] if self.owner_phone else []
+        for member in self.team_phones:
+            if member["phone"] not in phones:
+                phones.append(member["phone"])
+        return phones[:MAX_DIALLED_PHONES]
+
+    @property
+    def alert_phones(self) -> list[str]:
+        """Who gets owner alerts: the owner, and team phones marked `alerts`."""
+        phones = [self.owner_phone] if self.owner_phone else []
+        for member in self.team_phones:
+            if member.get("alerts") and member["phone"] not in phones:
+                phones.append(member["phone"])
+        return phones
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Business:
@@ -145,6 +197,8 @@ class Business:
             faq=tuple(row["faq"]),
             messaging_service_sid=row["messaging_service_sid"],
             sending_paused_reason=row["sending_paused_reason"],
+            answer_check=row["answer_check"],
+            team_phones=tuple(row["team_phones"]),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -164,6 +218,8 @@ class Business:
             "faq": list(self.faq),
             "messaging_service_sid": self.messaging_service_sid,
             "sending_paused_reason": self.sending_paused_reason,
+            "answer_check": self.answer_check,
+            "team_phones": list(self.team_phones),
         }
 
     def is_blocked(self, phone: str) -> bool:
@@ -196,6 +252,7 @@ async def create_business(data: BusinessCreate) -> tuple[Business, str]:
         except asyncpg.UniqueViolationError as exc:
             raise NumberTaken(data.phone_number) from exc
         assert row is not None
+        _check_dialled_phones(row)
         await conn.execute(
             "INSERT INTO api_keys (key_hash, business_id) VALUES ($1, $2)",
             hash_api_key(key),
@@ -211,6 +268,17 @@ async def create_business(data: BusinessCreate) -> tuple[Business, str]:
             row = await conn.fetchrow("SELECT * FROM businesses WHERE id = $1", row["id"])
     _forget(row["phone_number"])
     return Business.from_row(row), key
+
+
+def _check_dialled_phones(row: asyncpg.Record) -> None:
+    phones = {member["phone"] for member in row["team_phones"]}
+    if row["owner_phone"]:
+        phones.add(row["owner_phone"])
+    if len(phones) > MAX_DIALLED_PHONES:
+        raise TooManyPhones(
+            f"the owner's phone and the team's make {len(phones)} numbers;"
+            f" Twilio rings at most {MAX_DIALLED_PHONES} at once"
+        )
 
 
 async def get_business(
@@ -249,6 +317,8 @@ async def update_business(business_id: uuid.UUID, patch: BusinessPatch) -> Busin
         if resume:
             await resume_sending(conn, business_id)
         row = await conn.fetchrow("SELECT * FROM businesses WHERE id = $1", business_id)
+        if row is not None:
+            _check_dialled_phones(row)  # raises inside the transaction: nothing is changed
     if row is None:
         return None
     _forget(row["phone_number"])

@@ -16,13 +16,32 @@ DEFAULTS: dict[str, str] = {
     "missed_call_greeting": (
         "Sorry, {business_name} can't take your call right now. We'll text you in a moment."
     ),
+    # What a missed caller hears before the beep. Only the first promises a text soon; which
+    # one plays is decided per call (calls.greetings): a text will go now, in the morning (quiet
+    # hours), or not at all (opted out, landline, or not known).
+    "quiet_hours_greeting": (
+        "Sorry, {business_name} can't take your call right now. We'll text you in the morning."
+    ),
+    "no_text_greeting": "Sorry, {business_name} can't take your call right now.",
+    "after_hours_greeting": (
+        "Thanks for calling {business_name}. We're closed right now. {text_note}"
+    ),
     "owner_missed_call_alert": "NeverMiss: missed call from {caller} at {time}. {text_back_note}",
+    "owner_voicemail_alert": (
+        "NeverMiss: voicemail from {caller} at {time} ({duration}). {transcript} Listen: {link}"
+    ),
 }
 
 FIELDS: dict[str, frozenset[str]] = {
     "text_back": frozenset({"business_name", "owner_name", "caller"}),
     "missed_call_greeting": frozenset({"business_name", "owner_name"}),
+    "quiet_hours_greeting": frozenset({"business_name", "owner_name"}),
+    "no_text_greeting": frozenset({"business_name", "owner_name"}),
+    "after_hours_greeting": frozenset({"business_name", "owner_name", "text_note"}),
     "owner_missed_call_alert": frozenset({"business_name", "caller", "time", "text_back_note"}),
+    "owner_voicemail_alert": frozenset(
+        {"business_name", "caller", "time", "duration", "transcript", "link"}
+    ),
 }
 
 OPT_OUT_HINT = "Reply STOP to opt out."

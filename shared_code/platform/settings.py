@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import time
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -45,9 +46,41 @@ class Settings(BaseSettings):
     # Owner and admin API
     admin_api_key: SecretStr = Field(default=SecretStr(""), alias="ADMIN_API_KEY")
 
+    # Voicemail. Recordings are archived to this private Blob container of the storage account
+    # (AzureWebJobsStorage: Azurite's blob service locally) and deleted from Twilio.
+    voicemail_container: str = Field(default="voicemails", alias="VOICEMAIL_CONTAINER")
+    voicemail_max_seconds: int = Field(default=120, ge=5, le=3600, alias="VOICEMAIL_MAX_SECONDS")
+    voicemail_retention_days: int = Field(default=90, ge=1, alias="VOICEMAIL_RETENTION_DAYS")
+    voicemail_retention_schedule: str = Field(
+        default="0 30 4 * * *", alias="VOICEMAIL_RETENTION_SCHEDULE"
+    )
+    # Where Twilio keeps the audio: its own storage ("twilio"), or the operator's S3 bucket
+    # (Twilio's external recording storage, "s3"; read with boto3 and the AWS_* settings).
+    recording_storage: Literal["twilio", "s3"] = Field(default="twilio", alias="RECORDING_STORAGE")
+    recordings_s3_bucket: str = Field(default="", alias="RECORDINGS_S3_BUCKET")
+    recordings_s3_prefix: str = Field(default="", alias="RECORDINGS_S3_PREFIX")
+    # "auto": OpenAI when OPENAI_API_KEY is set, else none.
+    transcription: Literal["auto", "openai", "twilio", "none"] = Field(
+        default="auto", alias="TRANSCRIPTION"
+    )
+    transcription_model: str = Field(default="gpt-4o-mini-transcribe", alias="TRANSCRIPTION_MODEL")
+    transcription_price_per_minute_micro: int = Field(
+        default=3000, ge=0, alias="TRANSCRIPTION_PRICE_PER_MINUTE_MICRO"
+    )
+    transcription_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=300, alias="TRANSCRIPTION_TIMEOUT_SECONDS"
+    )
+    transcription_max_attempts: int = Field(
+        default=5, ge=1, le=50, alias="TRANSCRIPTION_MAX_ATTEMPTS"
+    )
+    # Signs the owner's "listen" links (and, later, web sessions). Required for listen links.
+    link_signing_secret: SecretStr = Field(default=SecretStr(""), alias="LINK_SIGNING_SECRET")
+    listen_link_days: int = Field(default=7, ge=1, le=90, alias="LISTEN_LINK_DAYS")
+
     # Behaviour knobs
+    # Carrier voicemail often answers at 20-25 s: ring the owner's leg for less.
     default_ring_timeout_seconds: int = Field(
-        default=20, ge=5, le=600, alias="RING_TIMEOUT_SECONDS"
+        default=18, ge=5, le=600, alias="RING_TIMEOUT_SECONDS"
     )
     min_answered_seconds: int = Field(default=8, ge=0, alias="MIN_ANSWERED_SECONDS")
     text_back_cooldown_hours: float = Field(default=24, ge=0, alias="TEXT_BACK_COOLDOWN_HOURS")
@@ -120,6 +153,13 @@ class Settings(BaseSettings):
             if not sep or int(days) < 1 or int(amount) < 0:
                 raise ValueError("STREAK_MILESTONES is days:reward_micro[,days:reward_micro...]")
         return value
+
+    @property
+    def transcriber(self) -> Literal["openai", "twilio", "none"]:
+        """Who transcribes voicemail: TRANSCRIPTION, with "auto" meaning OpenAI if a key is set."""
+        if self.transcription == "auto":
+            return "openai" if self.openai_api_key.get_secret_value() else "none"
+        return self.transcription
 
     @property
     def sandbox_sms(self) -> bool:

@@ -52,7 +52,7 @@ async def test_admin_creates_a_business_with_normalised_numbers_and_one_time_key
     assert business["owner_phone"] == "+14155550100"
     assert business["blocked_numbers"] == ["+13125550199"]
     assert business["name"] == "Acme Plumbing" and business["time_zone"] == "America/Chicago"
-    assert business["ring_timeout_seconds"] == 20
+    assert business["ring_timeout_seconds"] == 18
     assert isinstance(key, str) and len(key) >= 32
 
     [row] = await business_rows()

@@ -52,7 +52,7 @@ async def test_incoming_in_hours_dials_the_owner(stack):
     dial = root.find("Dial")
     assert dial is not None
     assert dial.attrib["answerOnBridge"] == "true"
-    assert dial.attrib["timeout"] == "20"
+    assert dial.attrib["timeout"] == "18"
     # Connection overrides ride in the fragment: Twilio retries a slow or failed dial-status.
     assert dial.attrib["action"] == (
         "https://nevermiss.example.com/api/voice/dial-status#rc=3&rp=ct,rt,5xx&ct=2000&rt=5000"
