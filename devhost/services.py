@@ -27,6 +27,7 @@ AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 AZURITE_QUEUE_PORT = 10001
+AZURITE_BLOB_PORT = 10000
 
 
 @dataclass
@@ -88,7 +89,13 @@ def _terminate_group(proc: subprocess.Popen[bytes], timeout: float = 10) -> None
 
 
 def _launch(
-    name: str, argv: list[str], data_dir: Path, port: int, url: str, timeout: float
+    name: str,
+    argv: list[str],
+    data_dir: Path,
+    port: int,
+    url: str,
+    timeout: float,
+    service_name: str | None = None,
 ) -> EmbeddedService:
     """Start a server process in its own group, logging to data_dir, and wait for its port."""
     log = open(data_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
@@ -106,7 +113,7 @@ def _launch(
         _terminate_group(proc)
         log.close()
 
-    return EmbeddedService(name.split("-")[0], url, stop)
+    return EmbeddedService(service_name or name.split("-")[0], url, stop)
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
@@ -170,15 +177,22 @@ def start_redis(data_dir: Path, port: int | None = None) -> EmbeddedService:
 # --- Azurite (storage queues) ---------------------------------------------------------------------
 
 
-def azurite_connection_string(port: int = AZURITE_QUEUE_PORT, host: str = "127.0.0.1") -> str:
+def azurite_connection_string(
+    port: int = AZURITE_QUEUE_PORT,
+    host: str = "127.0.0.1",
+    blob_port: int | None = AZURITE_BLOB_PORT,
+) -> str:
+    """Azurite's development account: its queue endpoint, and its blob endpoint when there is one
+    (voicemail recordings are archived there)."""
+    blob = f"BlobEndpoint=http://{host}:{blob_port}/{AZURITE_ACCOUNT};" if blob_port else ""
     return (
         f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-        f"QueueEndpoint=http://{host}:{port}/{AZURITE_ACCOUNT};"
+        f"QueueEndpoint=http://{host}:{port}/{AZURITE_ACCOUNT};{blob}"
     )
 
 
-def azurite_binary() -> Path:
-    binary = REPO_ROOT / "node_modules" / ".bin" / "azurite-queue"
+def azurite_binary(service: str = "queue") -> Path:
+    binary = REPO_ROOT / "node_modules" / ".bin" / f"azurite-{service}"
     if not binary.exists():
         raise FileNotFoundError(
             f"{binary} not found: run `npm ci` (or `npm install`) in {REPO_ROOT} to install Azurite"
@@ -199,4 +213,23 @@ def start_azurite(data_dir: Path, port: int | None = None) -> EmbeddedService:
         "--disableTelemetry",
         "--silent",
     ]  # fmt: skip
-    return _launch("azurite-queue", argv, data_dir, port, azurite_connection_string(port), 60)
+    url = azurite_connection_string(port, blob_port=None)
+    return _launch("azurite-queue", argv, data_dir, port, url, 60)
+
+
+def start_azurite_blob(data_dir: Path, port: int | None = None) -> EmbeddedService:
+    """Azurite's blob service (voicemail archive); the URL is its BlobEndpoint. Named
+    "azurite-blob" so the queue outage helpers (tests/faults.py) never stop it by mistake."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        str(azurite_binary("blob")),
+        "--blobHost", "127.0.0.1",
+        "--blobPort", str(port),
+        "--location", str(data_dir),
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--silent",
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    return _launch("azurite-blob", argv, data_dir, port, url, 60, service_name="azurite-blob")

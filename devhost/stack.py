@@ -55,6 +55,15 @@ def start_services(data_dir: Path = DATA_DIR, port: int = 7071) -> list[Embedded
                 started.append(
                     services.start_azurite(data_dir / "azurite", services.AZURITE_QUEUE_PORT)
                 )
+            if services.port_is_open(services.AZURITE_BLOB_PORT):
+                log.info("Azurite (or something) already listens on 127.0.0.1:10000; using it")
+            else:
+                log.info("starting Azurite blobs on 127.0.0.1:10000 in %s", data_dir / "azurite")
+                started.append(
+                    services.start_azurite_blob(
+                        data_dir / "azurite-blob", services.AZURITE_BLOB_PORT
+                    )
+                )
         if not os.environ.get("EVENTGRID_TOPIC_ENDPOINT"):
             os.environ["EVENTGRID_TOPIC_ENDPOINT"] = f"http://localhost:{port}{TOPIC_PATH}"
         if not os.environ.get("EVENTGRID_TOPIC_KEY"):

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from devhost.services import EmbeddedService, free_port, start_azurite, start_postgres, start_redis
+from devhost.services import (
+    EmbeddedService,
+    free_port,
+    start_azurite,
+    start_azurite_blob,
+    start_postgres,
+    start_redis,
+)
 from tests.fakes.eventgrid_topic import FakeEventGridTopic
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.twilio_api import FakeTwilio
@@ -77,13 +84,16 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obj
             redis_url = redis_service.url
         azurite = start_azurite(root / "azurite")
         started.append(azurite)
+        blobs = start_azurite_blob(root / "azurite-blob")
+        started.append(blobs)
         yield {
             "database_url": database_url,
             "redis_url": redis_url,
             "redis_port": redis_port,
             "redis_dir": root / "redis",
             "redis_service": redis_service,
-            "storage": azurite.url,
+            # One connection string with both endpoints, as a real storage account's has.
+            "storage": f"{azurite.url}BlobEndpoint={blobs.url};",
             # Fault tests stop and restart these (tests/faults.py); restarted ones join `started`.
             "root": root,
             "started": started,
