@@ -16,12 +16,11 @@ from devhost.simulate import (
     DEMO_BUSINESS,
     DEMO_CALLER,
     DEMO_OWNER,
-    OUTCOMES,
     register_business,
     show_transcript,
-    simulate_call,
     simulate_sms,
 )
+from devhost.simulate_call import OUTCOME_HELP, OUTCOMES, simulate_call
 
 SMS_HELP = f"""\
 A text to the business number, signed as Twilio signs it. The simulator then watches the SMS
@@ -40,6 +39,36 @@ With only one open conversation the "#12" may be left out.
 """
 
 
+CALL_HELP = (
+    """\
+A caller rings the business; the simulator plays Twilio by the TwiML the app answers, posting
+only the parameters Twilio sends, signed as Twilio signs them. It rings every <Number> of the
+<Dial> (the owner and team phones; the first one is the phone that answers), runs the human
+check the app asked for (<Number url>: "press 1"; or AMD's amdStatusCallback), posts the <Dial
+action>, and, when the app answers with <Record>, can leave a voicemail. Then it prints the
+texts the app sent (the SMS sandbox).
+
+outcomes (--outcome):
+"""
+    + "\n".join(f"  {name:<10} {text}" for name, text in OUTCOME_HELP.items())
+    + """
+
+--leave-voicemail "words": after a miss (or after hours) the caller speaks after the beep. The
+words become a real WAV on this machine (espeak-ng when installed, else tones written with
+Python's wave module), stored in devhost's sandbox Twilio (/sandbox/twilio/...Recordings/RE..),
+then the Record action and the recordingStatusCallback are posted. The simulator then shows
+the owner's voicemail alert, whether its listen link plays, whether the recording is gone from
+the sandbox Twilio, and the blob in the local container (VOICEMAIL_CONTAINER).
+
+examples:
+  simulate call                                   # no-answer: text-back and owner alert
+  simulate call --outcome voicemail               # carrier voicemail answered: still a miss
+  simulate call --outcome accepted                # the owner took it: no text
+  simulate call --leave-voicemail "my furnace is out, please call back"
+"""
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
     commands = parser.add_subparsers(dest="command")
@@ -55,13 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = simulate.add_subparsers(dest="kind", required=True)
     default_host = os.environ.get("DEVHOST_URL", "http://localhost:7071")
 
-    call = kinds.add_parser("call", help="a caller rings the business and the owner misses it")
-    call.add_argument("--from", dest="from_number", default=DEMO_CALLER)
-    call.add_argument("--to", dest="to_number", default=DEMO_BUSINESS)
-    call.add_argument("--outcome", choices=OUTCOMES, default="no-answer")
-    call.add_argument("--duration", type=int, default=None, help="DialCallDuration in seconds")
+    call = kinds.add_parser(
+        "call",
+        help="a caller rings the business (missed, answered, voicemail)",
+        description=CALL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    call.add_argument("--from", dest="from_number", default=DEMO_CALLER, help="the caller")
+    call.add_argument("--to", dest="to_number", default=DEMO_BUSINESS, help="the business number")
+    call.add_argument(
+        "--outcome", choices=OUTCOMES, default="no-answer", help="how the owner's side ends"
+    )
+    call.add_argument(
+        "--duration", type=int, default=None, help="DialCallDuration in seconds (the leg's length)"
+    )
+    call.add_argument(
+        "--leave-voicemail", metavar="WORDS", default=None,
+        help="if the app answers <Record>, the caller leaves these words as a voicemail",
+    )  # fmt: skip
     call.add_argument("--host", default=default_host)
-    call.add_argument("--wait", type=float, default=10.0, help="seconds to watch the sandbox")
+    call.add_argument(
+        "--wait", type=float, default=None,
+        help="at most this many seconds to watch the sandbox (10; 30 with a voicemail)",
+    )  # fmt: skip
 
     business = kinds.add_parser("business", help="register a demo business (admin API)")
     business.add_argument("--name", default="Demo Plumbing")
@@ -86,6 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     sms.add_argument(
         "--wait", type=float, default=20.0, help="at most this many seconds to watch the sandbox"
     )
+
+    followups = kinds.add_parser(
+        "followups", help="send a caller's next follow-up now (as the timer would when due)"
+    )
+    followups.add_argument("--phone", default=DEMO_CALLER, help="the caller's phone (E.164)")
+    followups.add_argument("--steps", type=int, default=1, help="how many steps to send")
+    followups.add_argument("--host", default=default_host)
+    followups.add_argument("--wait", type=float, default=20.0)
+
+    funnel = kinds.add_parser(
+        "funnel", help="print the recovery funnel of the business a caller talked to"
+    )
+    funnel.add_argument("--phone", default=DEMO_CALLER, help="the caller's phone (E.164)")
+    funnel.add_argument("--days", type=int, default=7, help="how many local days back")
+    funnel.add_argument("--host", default=default_host)
 
     transcript = commands.add_parser(
         "transcript",
@@ -135,9 +195,18 @@ def main(argv: list[str] | None = None) -> int:
                     args.to_number,
                     args.outcome,
                     args.duration,
+                    leave_voicemail_words=args.leave_voicemail,
                     wait=args.wait,
                 )
             )
+        elif args.kind == "followups":
+            from devhost.simulate_followups import simulate_followups
+
+            asyncio.run(simulate_followups(args.host, args.phone, steps=args.steps, wait=args.wait))
+        elif args.kind == "funnel":
+            from devhost.simulate_followups import show_funnel
+
+            asyncio.run(show_funnel(args.host, args.phone, days=args.days))
         elif args.kind == "business":
             asyncio.run(
                 register_business(args.host, args.name, args.number, args.owner, args.time_zone)

@@ -2,8 +2,8 @@
 
 This is the piece that replaces Core Tools. It reads the app once (`catalog`), then wires each
 trigger type to its server: HTTP routes, queue pollers, timers, the Event Grid webhook and local
-topic, plus local conveniences (`GET /` index, `GET /sandbox/messages`, `GET /sandbox/transcript`).
-Everything runs on one
+topic, plus local conveniences (`GET /` index, `GET /sandbox/messages`, `GET /sandbox/transcript`,
+and `devhost.sandbox_twilio`'s Recordings API for voicemails). Everything runs on one
 event loop, the way the Python worker runs async functions, so the app's asyncpg pool and Redis
 client behave as in Azure.
 
@@ -34,6 +34,7 @@ from devhost.catalog import FunctionSpec
 from devhost.eventgrid import TOPIC_PATH, WEBHOOK_PATH, EventGridDispatcher
 from devhost.http_triggers import add_http_routes
 from devhost.queue_triggers import QueueOptions, QueuePoller
+from devhost.sandbox_twilio import add_routes as add_sandbox_twilio_routes
 from devhost.services import REPO_ROOT
 from devhost.timer_triggers import TimerRunner
 
@@ -115,7 +116,9 @@ def _by_type(specs: list[FunctionSpec], trigger_type: str) -> list[FunctionSpec]
     return [s for s in specs if s.trigger_type == trigger_type]
 
 
-def build_index(routes: list[str], specs: list[FunctionSpec], url: str) -> str:
+def build_index(
+    routes: list[str], specs: list[FunctionSpec], url: str, extra: list[str] | None = None
+) -> str:
     lines = ["NeverMiss local function host (devhost)", "", f"Functions loaded: {len(specs)}"]
     lines += [f"  {s.name:<28} {s.trigger_type}" for s in specs]
     lines += ["", "HTTP routes:"] + [f"  {r}" for r in routes]
@@ -126,8 +129,10 @@ def build_index(routes: list[str], specs: list[FunctionSpec], url: str) -> str:
         f"  POST {TOPIC_PATH}   (local Event Grid topic; header aeg-sas-key)",
         "  GET  /sandbox/messages?after=ID          (texts the app 'sent' without Twilio)",
         "  GET  /sandbox/transcript?phone=E164      (a customer's latest conversation, in order)",
+        *(extra or []),
         "",
         f"Simulate a missed call: python -m devhost simulate call --host {url}",
+        f"  with a voicemail: ... simulate call --leave-voicemail 'my sink leaks' --host {url}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -182,8 +187,9 @@ async def start_host(
     web_app.router.add_route("OPTIONS", WEBHOOK_PATH, dispatcher.handle_webhook_options)
     web_app.router.add_post(TOPIC_PATH, dispatcher.handle_topic)
 
+    sandbox_twilio = add_sandbox_twilio_routes(web_app)
     url = f"http://{host}:{port}"
-    index_text = build_index(routes, specs, url)
+    index_text = build_index(routes, specs, url, sandbox_twilio)
 
     async def index(_: web.Request) -> web.Response:
         return web.Response(text=index_text)
@@ -224,6 +230,12 @@ async def start_host(
         return web.Response(text=body, content_type="application/json")
 
     web_app.router.add_get("/", index)
+
+    async def web_inbox(_: web.Request) -> web.Response:
+        # The inbox is the app's HTTP function at /<routePrefix>/app; /app is a local shortcut.
+        raise web.HTTPFound(f"/{route_prefix.strip('/')}/app".replace("//", "/"))
+
+    web_app.router.add_get("/app", web_inbox)
     web_app.router.add_get("/sandbox/messages", sandbox)
     web_app.router.add_get("/sandbox/transcript", transcript)
 

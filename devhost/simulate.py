@@ -1,4 +1,4 @@
-"""Play Twilio against the local host: a caller whose call is missed, or an inbound text.
+"""Play Twilio against the local host: an inbound text here, a call in `devhost.simulate_call`.
 
 Every webhook is signed exactly as Twilio signs it (HMAC over PUBLIC_BASE_URL + path + query and
 the sorted form parameters, with TWILIO_AUTH_TOKEN), so the app's signature check runs for real
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,6 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from twilio.request_validator import RequestValidator
 
-OUTCOMES = ("no-answer", "busy", "failed", "canceled", "completed", "voicemail")
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 # 555-01XX numbers are reserved for fiction yet valid to `phonenumbers` (555-1234 style is not).
 DEMO_CALLER = "+14155550100"
@@ -82,16 +80,6 @@ class Twilio:
             return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
 
 
-def find_dial(twiml: str) -> dict[str, str] | None:
-    """Attributes of the first <Dial> in a TwiML document, or None."""
-    try:
-        root = ET.fromstring(twiml)  # noqa: S314 - our own app's TwiML, locally
-    except ET.ParseError:
-        return None
-    dial = root.find(".//Dial")
-    return dict(dial.attrib) if dial is not None else None
-
-
 def show_response(out: Printer, label: str, status: int, content_type: str, body: str) -> None:
     out(f"── {label}: HTTP {status} ({content_type or 'no content type'})")
     out(body.strip() or "(empty body)")
@@ -128,11 +116,14 @@ async def watch_sandbox(
     *,
     reply_to: str | None = None,
     quiet: float | None = None,
+    until: Callable[[list[dict[str, Any]]], bool] | None = None,
+    nothing: str = "no texts; check the host's log",
 ) -> list[dict[str, Any]]:
     """Print texts that appear in the sandbox for up to `wait` s; returns them.
 
     Stops sooner once `expect` texts arrived, or a text to `reply_to` arrived (plus a moment for
-    texts sent with it), or some texts arrived and then none for `quiet` s.
+    texts sent with it), or some texts arrived and then none for `quiet` s (and, with `until`,
+    once `until(texts)` holds). `nothing` is printed when no text came.
     """
     out(f"── texts sent by the app (watching the sandbox for up to {wait:.0f}s)")
     seen: list[dict[str, Any]] = []
@@ -155,90 +146,13 @@ async def watch_sandbox(
                 deadline = min(deadline, now + REPLY_SETTLE_SECONDS)
         if expect is not None and len(seen) >= expect:
             break
-        if quiet is not None and seen and now - last_new >= quiet:
+        settled = quiet is not None and seen and now - last_new >= quiet
+        if settled and (until is None or until(seen)):
             break
         await asyncio.sleep(0.3)
     if not seen:
-        out("  (no texts; check the host's log)")
+        out(f"  ({nothing})")
     return seen
-
-
-async def simulate_call(
-    host: str,
-    from_number: str,
-    to_number: str,
-    outcome: str,
-    duration: int | None = None,
-    *,
-    out: Printer = print,
-    wait: float = 10.0,
-) -> list[dict[str, Any]]:
-    """A caller rings the business and the owner's leg ends with `outcome`; returns new texts."""
-    if outcome not in OUTCOMES:
-        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
-    async with aiohttp.ClientSession() as session:
-        twilio = Twilio.from_env(host, session)
-        baseline = await latest_sandbox_id(session, twilio.host)
-        call_sid = new_sid("CA")
-        base = {
-            "CallSid": call_sid,
-            "AccountSid": twilio.account_sid,
-            "From": from_number,
-            "To": to_number,
-            "Caller": from_number,
-            "Called": to_number,
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-        }
-        status, ctype, body = await twilio.post(
-            "/api/voice/incoming", {**base, "CallStatus": "ringing"}
-        )
-        show_response(out, "POST /api/voice/incoming", status, ctype, body)
-        if status != 200:
-            return []
-        dial = find_dial(body)
-        if dial is None:
-            out(
-                "── no <Dial> in the TwiML (after hours, voicemail, rejected): nothing more to play"
-            )
-        else:
-            action = dial.get("action")
-            if not action:
-                out("── <Dial> has no action URL, so Twilio would not report the outcome")
-            else:
-                params = {**base, "CallStatus": "in-progress", **dial_outcome(outcome, duration)}
-                status, ctype, body = await twilio.post(action, params)
-                show_response(
-                    out,
-                    f"POST {action} (DialCallStatus={params['DialCallStatus']})",
-                    status,
-                    ctype,
-                    body,
-                )
-        return await watch_sandbox(session, twilio.host, baseline, out, wait, expect=2)
-
-
-def dial_outcome(outcome: str, duration: int | None) -> dict[str, str]:
-    """The `<Dial action>` parameters Twilio sends for an owner leg that ended with `outcome`."""
-    params = {"DialCallSid": new_sid("CA")}
-    if outcome == "voicemail":  # the owner's carrier voicemail picked up: "completed" but a machine
-        params.update(
-            DialCallStatus="completed",
-            DialCallDuration=str(duration or 3),
-            AnsweredBy="machine_end_beep",
-        )
-        params["DialBridged"] = "true"
-    elif outcome == "completed":
-        params.update(
-            DialCallStatus="completed",
-            DialCallDuration=str(duration if duration is not None else 45),
-        )
-        params["DialBridged"] = "true"
-    else:
-        params.update(
-            DialCallStatus=outcome, DialCallDuration=str(duration or 0), DialBridged="false"
-        )
-    return params
 
 
 async def simulate_sms(

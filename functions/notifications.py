@@ -1,4 +1,5 @@
-"""Event Grid: owner alerts (missed call, new lead, escalation, credits, streak milestones)."""
+"""Event Grid: owner alerts (missed call, new lead, escalation, voicemail, credits, streak
+milestones)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,9 @@ TABLES = (
     "notifications_sent, outbox, messages, calls, conversations, conversation_refs, contacts, "
     "api_keys, inbound_receipts, credit_ledger, credit_reservations, usage_events, activity_days, "
     "streaks, businesses, "
-    "sandbox_messages, webhook_inbox"
+    "followup_tasks, conversation_outcomes, webhook_endpoints, webhook_deliveries, "
+    "webhook_delivery_attempts, "
+    "sandbox_messages, webhook_inbox, voicemails, call_legs"
 )
 
 
@@ -149,6 +151,7 @@ async def stack(services: dict[str, object]) -> AsyncIterator[Stack]:
             "OUTBOX_REPUBLISH_AFTER_SECONDS": "0",
             "OUTBOX_SCHEDULE": "0 */1 * * * *",
             "STREAK_REWARDS_SCHEDULE": "0 5 * * * *",
+            "VOICEMAIL_RETENTION_SCHEDULE": "0 30 4 * * *",
             # Quiet hours off unless a test turns them on (they depend on the wall clock).
             "QUIET_HOURS_START": "00:00",
             "QUIET_HOURS_END": "00:00",
@@ -177,7 +180,16 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         return
     stack: Stack = request.getfixturevalue("stack")
     from shared_code.businesses import store
-    from shared_code.platform import cache, db, events, openai_client, queues, twilio_client
+    from shared_code.contracts import RECORDINGS_QUEUE
+    from shared_code.platform import (
+        blobs,
+        cache,
+        db,
+        events,
+        openai_client,
+        queues,
+        twilio_client,
+    )
     from shared_code.platform.settings import reset_settings
 
     if stack.redis_service is not None and stack.redis_service._stopped:
@@ -189,8 +201,12 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         f"{queues.CALLS_QUEUE}-poison",
         queues.MESSAGES_QUEUE,
         f"{queues.MESSAGES_QUEUE}-poison",
+        RECORDINGS_QUEUE,
+        f"{RECORDINGS_QUEUE}-poison",
     ):
         await (await queues.get_queue(name)).clear_messages()
+    for blob in await blobs.names():  # the voicemail container: empty for every test
+        await blobs.delete(blob)
     reset_settings()
     cache.reset()
     queues.reset()
@@ -207,6 +223,21 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     stack.topic.reset()
     stack.openai.reset()
     yield
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3 in server mode on a free port: boto3 talks HTTP to it, nothing is patched in
+    process. Yields its endpoint URL; tests point boto3 at it with AWS_ENDPOINT_URL_S3."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture

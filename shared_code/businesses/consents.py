@@ -41,10 +41,14 @@ async def record_text_back(
     caller: str,
     *,
     heard_greeting: bool,
+    greeting: str | None = None,
 ) -> None:
     """The consent for the text-back to `caller` after call `call_sid` (its row in `calls` gives
-    the time the call reached us). Idempotent: the first record of a call stands."""
-    version = greeting_version(missed_call_greeting(business)) if heard_greeting else None
+    the time the call reached us). Idempotent: the first record of a call stands. `greeting`:
+    the words the caller heard, when the voice webhook chose other than the missed-call greeting
+    (quiet hours, after hours)."""
+    heard = greeting or missed_call_greeting(business)
+    version = greeting_version(heard) if heard_greeting else None
     await conn.execute(
         "INSERT INTO text_back_consents (call_sid, business_id, caller, consented_at,"
         " greeting_version)"

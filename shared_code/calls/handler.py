@@ -10,6 +10,12 @@ The text-back is committed as an intent with the decision and sent after commit
 (messaging.delivery): what Twilio answers never rolls the call back, and the owner's alert
 (`call.missed`) never depends on it. The delayed redelivery of a held text-back leaves after
 commit too.
+
+A call's verdict (calls.classification) is taken on its first delivery, from the report and the
+bridged leg's facts (`call_legs`). Answering-machine detection may say "machine" only after the
+call was recorded as answered: its report (source "amd") revises the row to a miss in one
+guarded UPDATE, and the miss is then decided like any other, so the caller gets one text-back
+and the owner one alert whichever order the reports arrive in.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ import asyncpg
 
 from shared_code.businesses import consents, contacts, templates
 from shared_code.businesses.hours import quiet_until
-from shared_code.businesses.store import Business, business_by_number
-from shared_code.calls.classification import MISSED_STATUSES, UNDIALLED_REASONS, classify
+from shared_code.businesses.store import Business, business_by_number, get_business
+from shared_code.calls import legs
+from shared_code.calls.classification import MACHINE, MISSED_STATUSES, UNDIALLED_REASONS, classify
 from shared_code.calls.decision import (
     CallAsFound,
     Decision,
@@ -32,8 +39,10 @@ from shared_code.calls.decision import (
     decide,
     initial_text_back_status,
 )
+from shared_code.calls.greetings import PROMISES_A_TEXT, greeting_text
 from shared_code.contracts import CallMissed, CallReport
 from shared_code.messaging import conversations, outbound
+from shared_code.platform.db import get_pool
 from shared_code.platform.phones import try_e164
 from shared_code.platform.settings import get_settings
 from shared_code.platform.work import Work, work
@@ -46,16 +55,47 @@ SOURCE = "/nevermiss/missed_call"
 @dataclass(frozen=True)
 class Outcome:
     call_sid: str
-    status: str  # the call's text_back_status after this delivery, "duplicate", "unknown-business"
+    # the call's text_back_status after this delivery, "duplicate", "unknown-business", or
+    # "no-call" (a machine verdict for a call not recorded yet)
+    status: str
     hold_seconds: int = 0  # a held text-back: the report comes back after this long
 
 
 async def handle_call_report(report: CallReport) -> Outcome:
+    if report.source == "amd":
+        return await _handle_machine_verdict(report)
     to_number = try_e164(report.to_number)
     business = await business_by_number(to_number) if to_number else None
     if business is None:
         log.warning("call %s to unknown number %s: ignored", report.call_sid, report.to_number)
         return Outcome(report.call_sid, "unknown-business")
+    return await _handle(business, report)
+
+
+async def _handle_machine_verdict(report: CallReport) -> Outcome:
+    """Answering-machine detection said a machine took the call's bridged leg, after the Dial
+    ended (/voice/amd). A call already recorded as answered is revised to a miss and then
+    decided like any miss: one text-back, one owner alert. Twilio sends no numbers with the
+    verdict: the call's own row has them. Before that row exists the verdict changes nothing
+    here: the leg's verdict is in `call_legs`, where the call's first delivery reads it."""
+    pool = await get_pool()
+    found = await pool.fetchrow(
+        "SELECT business_id, from_number, to_number FROM calls WHERE call_sid = $1",
+        report.call_sid,
+    )
+    if found is None:
+        log.info(
+            "call %s: machine verdict before the call's row, left to call_legs", report.call_sid
+        )
+        return Outcome(report.call_sid, "no-call")
+    business = await get_business(found["business_id"])
+    if business is None:
+        return Outcome(report.call_sid, "unknown-business")
+    numbers = {"from_number": found["from_number"], "to_number": found["to_number"]}
+    return await _handle(business, report.model_copy(update=numbers))
+
+
+async def _handle(business: Business, report: CallReport) -> Outcome:
     async with work(SOURCE) as w:
         outcome = await _read_decide_write(w, business, report)
         if outcome.hold_seconds:
@@ -81,22 +121,71 @@ async def _read_decide_write(w: Work, business: Business, report: CallReport) ->
 async def _record_call(
     conn: asyncpg.Connection, business: Business, report: CallReport, caller: str | None
 ) -> asyncpg.Record:
-    """The call's row, created on its first delivery and locked for this transaction."""
-    verdict = classify(
-        report.dial_status, report.duration_seconds, report.answered_by,
-        get_settings().min_answered_seconds,
-    )  # fmt: skip
-    await conn.execute(
-        "INSERT INTO calls (call_sid, business_id, from_number, to_number, source, dial_status,"
-        " duration_seconds, answered_by, missed, miss_reason, text_back_status)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (call_sid) DO NOTHING",
-        report.call_sid, business.id, caller or report.from_number, business.phone_number,
-        report.source, report.dial_status, report.duration_seconds, report.answered_by,
-        verdict.missed, verdict.reason, initial_text_back_status(verdict),
-    )  # fmt: skip
+    """The call's row, created on its first delivery (revised by a machine verdict) and locked
+    for this transaction."""
+    if report.source == "amd":
+        await _revise_answered_to_machine(conn, report)
+    else:
+        await _insert_call(conn, business, report, caller)
     row = await conn.fetchrow("SELECT * FROM calls WHERE call_sid = $1 FOR UPDATE", report.call_sid)
     assert row is not None
     return row
+
+
+async def _insert_call(
+    conn: asyncpg.Connection, business: Business, report: CallReport, caller: str | None
+) -> None:
+    accepted, answered_by = await _leg_facts(conn, report)
+    verdict = classify(
+        report.dial_status, report.duration_seconds, answer_check=report.answer_check,
+        accepted=accepted, answered_by=answered_by,
+        min_answered_seconds=get_settings().min_answered_seconds,
+    )  # fmt: skip
+    await conn.execute(
+        "INSERT INTO calls (call_sid, business_id, from_number, to_number, source, dial_status,"
+        " duration_seconds, answered_by, missed, miss_reason, text_back_status, answer_check,"
+        " accepted, leg_sid, greeting)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        " ON CONFLICT (call_sid) DO NOTHING",
+        report.call_sid, business.id, caller or report.from_number, business.phone_number,
+        report.source, report.dial_status, report.duration_seconds, answered_by,
+        verdict.missed, verdict.reason, initial_text_back_status(verdict), report.answer_check,
+        accepted, report.leg_sid, report.greeting,
+    )  # fmt: skip
+
+
+async def _leg_facts(
+    conn: asyncpg.Connection, report: CallReport
+) -> tuple[bool | None, str | None]:
+    """The bridged leg's acceptance and AMD verdict: as the webhook read them, or as recorded
+    since. The webhook reads within a deadline and an AMD verdict may land after it read, so
+    what the leg's own webhooks recorded is read again here (no lock: they only ever add)."""
+    accepted, answered_by = report.accepted, report.answered_by
+    needs_leg = (report.answer_check == "press_key" and not accepted) or (
+        report.answer_check == "amd" and answered_by is None
+    )
+    if needs_leg and report.leg_sid:
+        leg = await legs.leg_facts(conn, report.leg_sid)
+        if leg is not None:
+            if report.answer_check == "press_key":
+                accepted = leg.accepted
+            else:
+                answered_by = leg.answered_by
+    return accepted, answered_by
+
+
+async def _revise_answered_to_machine(conn: asyncpg.Connection, report: CallReport) -> None:
+    """One guarded UPDATE: only a call recorded as answered on this very leg becomes a miss (a
+    verdict on a leg that was never bridged, or a second delivery, changes nothing)."""
+    revised = await conn.fetchval(
+        "UPDATE calls SET missed = true, miss_reason = $2, answered_by = $3,"
+        " text_back_status = 'pending'"
+        " WHERE call_sid = $1 AND leg_sid = $4 AND NOT missed AND text_back_status = 'not_missed'"
+        " RETURNING 1",
+        report.call_sid, MACHINE, report.answered_by, report.leg_sid,
+    )  # fmt: skip
+    if revised:
+        log.info("call %s: answered by a machine, revised to a miss", report.call_sid)
 
 
 async def _suppression_facts(
@@ -144,8 +233,9 @@ async def _carry_out(
         status = await _send_text_back(w, business, caller, report.call_sid)
         if status == "sent":  # the consent record, in the text-back's own transaction
             await consents.record_text_back(
-                w.conn, business, report.call_sid, caller, heard_greeting=_heard_greeting(report)
-            )
+                w.conn, business, report.call_sid, caller,
+                heard_greeting=_heard_greeting(report), greeting=_greeting_heard(business, report),
+            )  # fmt: skip
     await w.conn.execute(
         "UPDATE calls SET text_back_status = $2, hold_until = $3, decided_at = now()"
         " WHERE call_sid = $1",
@@ -171,6 +261,7 @@ async def _send_text_back(w: Work, business: Business, caller: str, call_sid: st
         templates.render(
             "text_back", business.templates,
             business_name=business.name, owner_name=business.owner_name or "", caller=caller,
+            **templates.booking_fields(business.booking_url),
         ),
         business.name,
     )  # fmt: skip
@@ -212,11 +303,22 @@ async def _call_missed(
 
 
 def _heard_greeting(report: CallReport) -> bool:
-    """Whether our voice webhook answered this miss with the greeting (see calls.webhooks): a
-    call missed before dialling, or a dialled leg that ended in a missed status."""
+    """Whether the caller heard a greeting that promised this text (calls.greetings): as the
+    voice webhook chose it, or, for reports queued before it said, a call missed before
+    dialling or a dialled leg that ended in a missed status (both were greeted then)."""
+    if report.greeting is not None:
+        return report.greeting in PROMISES_A_TEXT
     if report.source in UNDIALLED_REASONS:
         return True
     return report.source == "dial-status" and report.dial_status in MISSED_STATUSES
+
+
+def _greeting_heard(business: Business, report: CallReport) -> str | None:
+    """The words of the greeting the webhook chose (None: it did not say; the business's
+    missed-call greeting is assumed, as before the choice existed)."""
+    if report.greeting is None:
+        return None
+    return greeting_text(business, report.greeting, after_hours=report.source == "after-hours")
 
 
 def _cooldown_seconds() -> float:

@@ -2,7 +2,8 @@
 
 AI calls are priced with `genai-prices` (cached input tokens at the cache-read price). A model it
 does not know is priced at the configured fallback rates and flagged `fallback`, never free.
-SMS is priced per segment from settings. Decimal USD becomes micro-USD once, rounding half up.
+SMS is priced per segment and transcription per audio second, from settings. Decimal USD becomes
+micro-USD once, rounding half up.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ def price_ai(model: str, input_tokens: int, cached_tokens: int, output_tokens: i
 
 def price_sms(segments: int) -> Price:
     return Price(segments * get_settings().sms_price_per_segment_micro, "sms-rate")
+
+
+def price_transcription(audio_seconds: int) -> Price:
+    """Voicemail transcription: TRANSCRIPTION_PRICE_PER_MINUTE_MICRO per minute of audio,
+    charged per audio second (a 14 s voicemail is 14/60 of the minute price), rounded half up."""
+    per_minute = get_settings().transcription_price_per_minute_micro
+    cost = (Decimal(audio_seconds) * per_minute / 60).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return Price(int(cost), "transcription-rate")
 
 
 ESTIMATE_TOKEN_STEP = 256

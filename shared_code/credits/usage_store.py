@@ -48,7 +48,7 @@ COPY_MIN_BATCH = 500
 COLUMNS = (
     "event_id", "business_id", "kind", "model", "input_tokens", "cached_tokens",
     "output_tokens", "segments", "latency_ms", "conversation_id", "reservation_id",
-    "cost_micro", "priced_by", "occurred_at", "batch_id",
+    "cost_micro", "priced_by", "occurred_at", "audio_seconds", "batch_id",
 )  # fmt: skip
 _RESERVATION, _COST = COLUMNS.index("reservation_id"), COLUMNS.index("cost_micro")
 
@@ -73,7 +73,7 @@ class PricedUsage:
             self.event_id, d.business_id, d.kind, d.model, d.input_tokens,
             d.cached_tokens if d.kind == "ai" else None, d.output_tokens, d.segments,
             d.latency_ms, d.conversation_id, d.reservation_id, self.cost_micro, self.priced_by,
-            self.occurred_at,
+            self.occurred_at, d.audio_seconds if d.kind == "transcription" else None,
         )  # fmt: skip
         object.__setattr__(self, "row", row)
 
@@ -93,6 +93,8 @@ def price_event(event_id: str, occurred_at: datetime | None, usage: Event) -> Pr
         price = pricing.price_ai(
             usage.model, usage.input_tokens, usage.cached_tokens, usage.output_tokens
         )
+    elif usage.kind == "transcription":
+        price = pricing.price_transcription(usage.audio_seconds or 0)
     else:
         price = pricing.price_sms(usage.segments or 0)
     return PricedUsage(
@@ -152,17 +154,17 @@ WITH input AS (
     SELECT * FROM unnest(
         $1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[],
         $8::int[], $9::int[], $10::uuid[], $11::uuid[], $12::bigint[], $13::text[],
-        $14::timestamptz[]
+        $14::timestamptz[], $15::int[]
     ) AS t(event_id, business_id, kind, model, input_tokens, cached_tokens, output_tokens,
            segments, latency_ms, conversation_id, reservation_id, cost_micro, priced_by,
-           occurred_at)
-    WHERE business_id = ANY($16::uuid[])
+           occurred_at, audio_seconds)
+    WHERE business_id = ANY($17::uuid[])
 ),
 inserted AS (
     INSERT INTO usage_events (event_id, business_id, kind, model, input_tokens, cached_tokens,
         output_tokens, segments, latency_ms, conversation_id, reservation_id, cost_micro,
-        priced_by, occurred_at, batch_id)
-    SELECT *, $17::uuid FROM input
+        priced_by, occurred_at, audio_seconds, batch_id)
+    SELECT *, $18::uuid FROM input
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id, business_id, cost_micro, reservation_id
 ),
@@ -175,7 +177,7 @@ totals AS (
     SELECT business_id, sum(cost_micro) AS total, count(*) AS events
     FROM inserted GROUP BY business_id
 ),"""
-    + _debit(threshold="$15", batch="$17")
+    + _debit(threshold="$16", batch="$18")
     + "SELECT (SELECT count(*) FROM inserted) AS inserted,"
     + _CROSSED
 )

@@ -44,6 +44,27 @@ async def store_inbound(
     return message_id
 
 
+async def store_voicemail(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID, body: str, received_at: datetime
+) -> int:
+    """A caller's voicemail as the customer's message (kind 'voicemail'), so the conversation
+    and the assistant's history show what they said; marks the conversation active."""
+    message_id: int = await conn.fetchval(
+        "WITH touched AS (UPDATE conversations SET last_activity_at = now() WHERE id = $1)"
+        " INSERT INTO messages (conversation_id, direction, author, body, kind, received_at)"
+        " VALUES ($1, 'inbound', 'customer', $2, 'voicemail', $3) RETURNING id",
+        conversation_id, body, received_at,
+    )  # fmt: skip
+    return message_id
+
+
+async def set_voicemail_body(conn: asyncpg.Connection, message_id: int, body: str) -> None:
+    """A voicemail's message once its transcript arrived."""
+    await conn.execute(
+        "UPDATE messages SET body = $2 WHERE id = $1 AND kind = 'voicemail'", message_id, body
+    )
+
+
 async def automated_in_last_hour(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM messages WHERE conversation_id = $1 AND automated"

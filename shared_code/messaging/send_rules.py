@@ -12,6 +12,8 @@ from shared_code.businesses.store import Business
 
 # Texts to the owner's own phone: alerts and relayed customer texts. Customer rules don't apply.
 OWNER_KINDS = frozenset({"owner_alert", "owner_relay", "owner_notice"})
+# The web inbox's one-time sign-in code (shared_code.web.login): not usage, not billed.
+LOGIN_CODE = "login_code"
 
 
 async def refusal(
@@ -25,8 +27,13 @@ async def refusal(
 ) -> str | None:
     """Why this text must not go to `to` now, or None. `allow_opted_out` lets an opt-out
     confirmation reach the number that just opted out."""
-    if kind in OWNER_KINDS:
-        if to != business.owner_phone:
+    if kind == LOGIN_CODE:  # the web inbox's sign-in code: the owner's or a team phone only
+        if to != business.owner_phone and to not in {m["phone"] for m in business.team_phones}:
+            return "not_team"
+    elif kind in OWNER_KINDS:
+        # Alerts also reach the team phones marked for alerts; relays and notices the owner only.
+        allowed = business.alert_phones if kind == "owner_alert" else [business.owner_phone]
+        if to not in allowed:
             return "not_owner"
     else:
         reason = await contacts.block_reason(conn, business, to)

@@ -1,7 +1,9 @@
-"""Storage queues `calls` and `messages`: the webhooks' hand-off to the processors.
+"""Storage queues `calls`, `messages` and `recordings`: the webhooks' hand-off to the processors.
 
 Messages are base64 text, as the Functions host's queue trigger expects by default. One async
 client per queue per process: creating clients per request would cost a TLS/HTTP setup each time.
+The clients come from platform/azure_identity: Azurite's connection string locally, the Function
+App's managed identity in Azure (the storage account refuses shared keys there).
 
 Two kinds of put. `enqueue` (processors, after-commit puts) keeps the SDK's patient retries: a
 queue message can wait. `put_quickly` is the webhooks': Twilio gives a webhook 15 s and the
@@ -29,13 +31,14 @@ from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
+from shared_code.platform import azure_identity
 from shared_code.platform.db import get_pool
-from shared_code.platform.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 CALLS_QUEUE = "calls"
 MESSAGES_QUEUE = "messages"
+RECORDINGS_QUEUE = "recordings"  # voicemail recordings and Twilio's transcripts
 MAX_VISIBILITY_DELAY_SECONDS = 7 * 24 * 3600  # the service's limit for a delayed message
 MAX_MESSAGE_BYTES = 64 * 1024  # the service's limit for one message, as sent (base64 text)
 
@@ -53,12 +56,6 @@ _QUICK_CLIENT_OPTIONS: dict[str, Any] = {
 _BREAKER_SECONDS = 5.0
 INBOX_CLAIM_SECONDS = 60
 
-_DEV_STORAGE = (
-    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
-)
-
 _clients: dict[tuple[str, bool], QueueClient] = {}
 _created: set[tuple[str, bool]] = set()
 _clients_loop: asyncio.AbstractEventLoop | None = None
@@ -67,11 +64,6 @@ _down_until = 0.0
 
 class MessageTooLarge(ValueError):
     """The message would exceed the queue service's 64 KiB: no put can ever succeed."""
-
-
-def connection_string() -> str:
-    value = get_settings().storage_connection.get_secret_value()
-    return _DEV_STORAGE if value.strip() == "UseDevelopmentStorage=true" else value
 
 
 async def get_queue(name: str, *, quick: bool = False) -> QueueClient:
@@ -86,8 +78,8 @@ async def get_queue(name: str, *, quick: bool = False) -> QueueClient:
     key = (name, quick)
     client = _clients.get(key)
     if client is None:
-        client = _clients[key] = QueueClient.from_connection_string(
-            connection_string(),
+        # A connection string locally (Azurite), the managed identity in Azure: azure_identity.
+        client = _clients[key] = azure_identity.queue_client(
             name,
             message_encode_policy=TextBase64EncodePolicy(),
             message_decode_policy=TextBase64DecodePolicy(),

@@ -55,6 +55,11 @@ def _get_client() -> Client:
     return _client
 
 
+def rest_client() -> Client:
+    """The process's Twilio REST client (for resources beyond Messages: recordings)."""
+    return _get_client()
+
+
 async def _get_sandbox_pool() -> asyncpg.Pool:
     """The sandbox's own small pool: a send happens while the caller holds a connection of the
     main pool, and asking that pool for a second one could exhaust it under load."""

@@ -87,9 +87,10 @@ def public_url(path: str, raw_query: str = "") -> str:
     return f"{url}?{raw_query}" if raw_query else url
 
 
-def callback_url(path: str) -> str:
-    """A URL to hand Twilio for a callback: the public URL with the connection overrides."""
-    return f"{public_url(path)}#{CALLBACK_OVERRIDES}"
+def callback_url(path: str, query: str = "") -> str:
+    """A URL to hand Twilio for a callback: the public URL (with `query`, which Twilio signs
+    along with the URL and the handler reads as form fields) and the connection overrides."""
+    return f"{public_url(path, query)}#{CALLBACK_OVERRIDES}"
 
 
 def _unquote(raw: bytes) -> bytes:
@@ -152,16 +153,29 @@ def _decoded(pairs: FormPairs) -> dict[str, str]:
 
 
 def verified_form(request: WebhookRequest) -> dict[str, str] | None:
-    """The request's form if Twilio signed it as received, else None (logged, never raised)."""
+    """The request's form if Twilio signed it as received, else None (logged, never raised).
+
+    Parameters of the URL's query string are read as form fields too, the body's winning: the
+    app puts them in the URLs it hands Twilio (`callback_url(path, query)`, e.g. the parent
+    call of a dialled leg) and Twilio signs them with the URL. A query pair that is not UTF-8
+    is left out (Twilio only ever calls the URLs the app wrote)."""
     pairs = form_pairs(request.body)
     if not signature_is_valid(request.path, request.raw_query, pairs, request.signature):
         log.warning("rejected %s: bad or missing Twilio signature", request.path)
         return None
     try:
-        return _decoded(pairs)
+        form = _decoded(pairs)
     except UnicodeDecodeError:
         log.warning("rejected %s: signed, but the form is not UTF-8", request.path)
         return None
+    for pair in form_pairs(request.raw_query.encode()):
+        try:
+            name, value = next(iter(_decoded([pair]).items()))
+        except UnicodeDecodeError:
+            log.warning("ignored a query parameter of %s: not UTF-8", request.path)
+            continue
+        form.setdefault(name, value)
+    return form
 
 
 def correlation_id_of(form: TwilioForm) -> str:

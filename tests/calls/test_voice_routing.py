@@ -79,7 +79,7 @@ async def test_incoming_from_a_blocked_caller_is_rejected(stack):
     assert await queued() == []
 
 
-async def test_incoming_after_hours_says_sorry_and_queues_the_miss(stack):
+async def test_incoming_after_hours_greets_takes_a_voicemail_and_queues_the_miss(stack):
     zone = "Pacific/Auckland"
     business, _ = await create_business(time_zone=zone, weekly_hours=closed_now_schedule(zone))
     sid = call_sid()
@@ -89,27 +89,47 @@ async def test_incoming_after_hours_says_sorry_and_queues_the_miss(stack):
     root = twiml(response)
     assert root.find("Dial") is None
     say = root.find("Say")
-    assert say is not None and "Sorry" in (say.text or "") and business.name in (say.text or "")
-    assert root.find("Hangup") is not None
+    assert say is not None and (say.text or "") == (
+        "Thanks for calling Acme Plumbing. We're closed right now. We'll text you in a moment."
+    )
+    record = root.find("Record")
+    assert record is not None
+    assert record.attrib["recordingStatusCallback"].startswith(
+        "https://nevermiss.example.com/api/voice/recording#"
+    )
+    assert [child.tag for child in root] == ["Say", "Say", "Record", "Hangup"]
     [report] = await queued()
     assert report["call_sid"] == sid
     assert report["source"] == "after-hours" and report["dial_status"] == "after-hours"
     assert report["from"] == CALLER and report["to"] == business.phone_number
+    assert report["greeting"] == "text_soon"
 
 
-async def test_incoming_with_no_owner_phone_says_sorry_and_queues_the_miss(stack):
+async def test_incoming_with_nobody_to_ring_greets_and_queues_the_miss(stack):
     business, _ = await create_business(owner_phone=None)
-    assert business.owner_phone is None
+    assert business.owner_phone is None and business.dial_phones == []
     sid = call_sid()
     request = twilio_request("/api/voice/incoming", call_params(sid, business.phone_number))
     response = await post("voice_incoming", request)
     assert response.status_code == 200
     root = twiml(response)
-    assert root.find("Dial") is None
+    assert root.find("Dial") is None and root.find("Record") is not None
     say = root.find("Say")
-    assert say is not None and "Sorry" in (say.text or "")
+    assert say is not None and (say.text or "").startswith(
+        "Sorry, Acme Plumbing can't take your call right now. We'll text you in a moment."
+    )
     [report] = await queued()
     assert report["call_sid"] == sid and report["source"] == "no-owner"
+    assert report["greeting"] == "text_soon"
+
+
+async def test_incoming_with_no_owner_phone_rings_the_team(stack):
+    team = [{"name": "Bo", "phone": "+14155550101"}]
+    business, _ = await create_business(owner_phone=None, team_phones=team)
+    request = twilio_request("/api/voice/incoming", call_params(call_sid(), business.phone_number))
+    dial = twiml(await post("voice_incoming", request)).find("Dial")
+    assert dial is not None and [n.text for n in dial.findall("Number")] == ["+14155550101"]
+    assert await queued() == []
 
 
 async def test_incoming_to_an_unknown_number_is_not_in_service(stack):
@@ -122,6 +142,68 @@ async def test_incoming_to_an_unknown_number_is_not_in_service(stack):
     assert say is not None and "not in service" in (say.text or "")
     assert root.find("Dial") is None
     assert await queued() == []
+
+
+# --- the human check and the team ----------------------------------------------------------
+
+BASE = "https://nevermiss.example.com"
+OVERRIDES = "#rc=3&rp=ct,rt,5xx&ct=2000&rt=5000"
+
+
+async def _dial(business, sid: str) -> ET.Element:
+    request = twilio_request("/api/voice/incoming", call_params(sid, business.phone_number))
+    dial = twiml(await post("voice_incoming", request)).find("Dial")
+    assert dial is not None
+    return dial
+
+
+async def test_press_key_whispers_on_every_leg_before_it_is_bridged(stack):
+    business, _ = await create_business()
+    assert business.answer_check == "press_key"  # the default
+    sid = call_sid()
+    [number] = (await _dial(business, sid)).findall("Number")
+    assert number.text == business.owner_phone
+    assert number.attrib == {
+        "url": f"{BASE}/api/voice/screen?parent={sid}&business=15005550006{OVERRIDES}",
+        "method": "POST",
+    }
+
+
+async def test_amd_detects_a_machine_on_every_leg(stack):
+    business, _ = await create_business(answer_check="amd")
+    sid = call_sid()
+    [number] = (await _dial(business, sid)).findall("Number")
+    assert number.attrib == {
+        "machineDetection": "Enable",
+        "amdStatusCallback": f"{BASE}/api/voice/amd?parent={sid}{OVERRIDES}",
+        "amdStatusCallbackMethod": "POST",
+    }
+
+
+async def test_none_dials_a_plain_number(stack):
+    business, _ = await create_business(answer_check="none")
+    [number] = (await _dial(business, call_sid())).findall("Number")
+    assert number.text == business.owner_phone and number.attrib == {}
+
+
+async def test_the_team_rings_with_the_owner_owner_first_at_most_ten_each_once(stack):
+    team = [{"name": f"Tech {i}", "phone": f"+1415555{i:04d}"} for i in range(1, 10)]
+    team.insert(3, {"name": "Owner's other entry", "phone": "+14155550100"})  # the owner again
+    business, _ = await create_business(team_phones=team)
+    numbers = (await _dial(business, call_sid())).findall("Number")
+    phones = [n.text for n in numbers]
+    assert phones[0] == "+14155550100"
+    assert phones == ["+14155550100"] + [f"+1415555{i:04d}" for i in range(1, 10)]
+    assert len(phones) == 10 == len(set(phones))
+    assert all(n.attrib["url"].startswith(f"{BASE}/api/voice/screen?") for n in numbers)
+
+
+async def test_more_than_ten_phones_are_refused_when_saved(stack):
+    from shared_code.businesses.store import TooManyPhones
+
+    team = [{"name": f"Tech {i}", "phone": f"+1415555{i:04d}"} for i in range(1, 11)]
+    with pytest.raises(TooManyPhones):
+        await create_business(team_phones=team)
 
 
 # --- voice/status ---------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from azure.storage.queue.aio import QueueClient
 
 from devhost import services
 from devhost.host import Runner, start_host
-from devhost.simulate import Twilio, simulate_call, simulate_sms
+from devhost.simulate import Twilio, simulate_sms
+from devhost.simulate_call import simulate_call
 
 TOPIC_KEY = "devhost-test-topic-key"
 QUEUE = "devhost-work"

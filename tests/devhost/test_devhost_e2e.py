@@ -13,7 +13,7 @@ import pytest
 
 from devhost.host import Runner, start_host
 from devhost.services import free_port
-from devhost.simulate import simulate_call
+from devhost.simulate_call import simulate_call
 from shared_code.platform import queues
 
 HOST_JSON = {"extensions": {"queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00"}}}
@@ -30,6 +30,7 @@ async def host(stack, configure) -> AsyncIterator[Runner]:
         TWILIO_ACCOUNT_SID="",  # no account: texts go to the sandbox devhost shows
         PUBLIC_BASE_URL=url,
         EVENTGRID_TOPIC_ENDPOINT=f"{url}/runtime/topic/api/events",
+        VOICEMAIL_RETENTION_SCHEDULE="0 30 4 * * *",  # the retention timer's %setting%
     )
     runner = await start_host(
         function_app, port, host_json=HOST_JSON, run_timers=False, event_retry_delays=(0.2,)

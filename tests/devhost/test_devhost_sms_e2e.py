@@ -18,7 +18,8 @@ import pytest
 
 from devhost.host import Runner, start_host
 from devhost.services import free_port
-from devhost.simulate import fetch_transcript, show_transcript, simulate_call, simulate_sms
+from devhost.simulate import fetch_transcript, show_transcript, simulate_sms
+from devhost.simulate_call import simulate_call
 from shared_code.platform import queues
 
 HOST_JSON = {"extensions": {"queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00"}}}
@@ -37,6 +38,7 @@ async def host(stack, configure) -> AsyncIterator[Runner]:
         TWILIO_ACCOUNT_SID="",  # no account: texts go to the sandbox devhost shows
         PUBLIC_BASE_URL=url,
         EVENTGRID_TOPIC_ENDPOINT=f"{url}/runtime/topic/api/events",
+        VOICEMAIL_RETENTION_SCHEDULE="0 30 4 * * *",  # the retention timer's %setting%
         BURST_WINDOW_SECONDS="0",
         OPENAI_API_KEY="",  # the scripted intake answers
     )

@@ -1,6 +1,6 @@
 """devhost's pure pieces and embedded services: no host needed.
 
-Route templates, host.json timespans, dial outcomes, settings loading, and the service starters
+Route templates, host.json timespans, settings loading, and the service starters
 the whole suite relies on (Redis must stop and restart on the same port; the PostgreSQL URL must
 work with asyncpg as is).
 """
@@ -18,7 +18,6 @@ import pytest
 from devhost import services, settings_file
 from devhost.catalog import parse_timespan
 from devhost.http_triggers import aiohttp_paths
-from devhost.simulate import dial_outcome
 
 
 def test_route_templates() -> None:
@@ -26,13 +25,6 @@ def test_route_templates() -> None:
     assert aiohttp_paths("api", "files/{*rest}")[0] == ["/api/files/{rest:.*}"]
     assert aiohttp_paths("api", "a/{page:int?}")[0] == ["/api/a/{page:-?\\d+}", "/api/a"]
     assert aiohttp_paths("", "hooks")[0] == ["/hooks"]
-
-
-def test_dial_outcomes() -> None:
-    assert dial_outcome("busy", None)["DialCallStatus"] == "busy"
-    voicemail = dial_outcome("voicemail", None)
-    assert voicemail["DialCallStatus"] == "completed"
-    assert voicemail["DialCallDuration"] == "3" and voicemail["AnsweredBy"] == "machine_end_beep"
 
 
 # --- services and settings -----------------------------------------------------------------------

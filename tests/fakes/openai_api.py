@@ -7,6 +7,11 @@ scripted it answers a short question, as a well-behaved model would.
 
 It also rejects what the real API rejects and a hand-written mock would let through: a missing
 model or messages, an unknown role, and tool calls left unanswered (or answers to no tool call).
+
+`POST /v1/audio/transcriptions` speaks the audio API: a multipart form with `model` and `file`
+(400 without either, as the API answers), answered `{"text", "usage"}` (token usage for the
+gpt-4o transcribe models, duration usage for whisper-1), from its own script
+(`script_transcription`: `Scripted.text(...)`, `Scripted.http_error(500)`, `Scripted.slow(...)`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 DEFAULT_REPLY = "Thanks! What's your name?"
+DEFAULT_TRANSCRIPT = "Hi, this is Dana, my furnace is out. Please call me back."
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 
@@ -90,6 +96,8 @@ class FakeOpenAI:
     api_key: str
     requests: list[dict[str, Any]] = field(default_factory=list)
     _queue: list[Scripted] = field(default_factory=list)
+    transcriptions: list[dict[str, Any]] = field(default_factory=list)
+    _transcription_queue: list[Scripted] = field(default_factory=list)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -98,9 +106,68 @@ class FakeOpenAI:
         """Queue answers for the next requests, in order (the default reply follows)."""
         self._queue.extend(responses)
 
+    def script_transcription(self, *responses: Scripted) -> None:
+        """Queue answers for the next transcription requests (then: DEFAULT_TRANSCRIPT)."""
+        self._transcription_queue.extend(responses)
+
     def reset(self) -> None:
         self.requests.clear()
         self._queue.clear()
+        self.transcriptions.clear()
+        self._transcription_queue.clear()
+
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self._error(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            )
+        if not request.content_type.startswith("multipart/form-data"):
+            return self._error(
+                400, "Expected a multipart/form-data body.", "invalid_request_error", None
+            )
+        form = await request.post()
+        upload = form.get("file")
+        model = form.get("model")
+        if not isinstance(model, str) or not model:
+            return self._error(
+                400, "you must provide a model parameter", "invalid_request_error", None
+            )
+        if upload is None or isinstance(upload, str):
+            return self._error(400, "you must provide a file", "invalid_request_error", None)
+        audio = upload.file.read()
+        self.transcriptions.append(
+            {
+                "model": model,
+                "filename": upload.filename,
+                "content_type": upload.content_type,
+                "bytes": len(audio),
+                "audio": audio,
+            }
+        )
+        scripted = (
+            self._transcription_queue.pop(0)
+            if self._transcription_queue
+            else Scripted(content=DEFAULT_TRANSCRIPT)
+        )
+        if scripted.delay_seconds:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), scripted.delay_seconds)
+        if scripted.error is not None:
+            return web.json_response({"error": scripted.error}, status=scripted.status)
+        usage: dict[str, Any]
+        if model.startswith("whisper"):
+            usage = {"type": "duration", "seconds": max(1, len(audio) // 16_000)}
+        else:
+            audio_tokens = max(1, len(audio) // 320)
+            output = len((scripted.content or "").split())
+            usage = {
+                "type": "tokens",
+                "input_tokens": audio_tokens,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+                "output_tokens": output,
+                "total_tokens": audio_tokens + output,
+            }
+        return web.json_response({"text": scripted.content or "", "usage": usage})
 
     @staticmethod
     def _error(status: int, message: str, error_type: str, code: str | None) -> web.Response:
@@ -213,6 +280,7 @@ class FakeOpenAI:
         self._stopping = asyncio.Event()
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()

@@ -6,6 +6,13 @@ fail the next N requests, to refuse a recipient with a given error code (as Twil
 refusal: HTTP 400 with `code`, `message`, `more_info`, `status`), or to accept a message and
 answer slowly (the client times out, yet the message was sent: the case a resend must not
 double).
+
+It also serves the Recordings API as Twilio does for a voicemail: `GET .../Recordings/{Sid}.wav`
+answers the bytes a test registered (`add_recording`), `GET .../Recordings/{Sid}.json` the
+resource (with `media_url`, the S3 URL when external storage is simulated), `DELETE
+.../Recordings/{Sid}.json` answers 204 and records the sid in `deleted_recordings`; all with
+basic auth checked, 404 (Twilio's JSON error 20404) for an unknown or deleted recording, and
+`fail_recordings` answering the next N recording requests with a 500.
 """
 
 from __future__ import annotations
@@ -37,6 +44,11 @@ class FakeTwilio:
     # request Twilio did act on), for the next N creates to it
     fail_after_accept: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     list_requests: int = 0
+    # RecordingSid -> (audio bytes, media_url or None)
+    recordings: dict[str, tuple[bytes, str | None]] = field(default_factory=dict)
+    deleted_recordings: list[str] = field(default_factory=list)
+    recording_requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    fail_recordings: int = 0
     _runner: web.AppRunner | None = None
     url: str = ""
 
@@ -49,6 +61,53 @@ class FakeTwilio:
         self.refuse.clear()
         self.slow_after_accept.clear()
         self.fail_after_accept.clear()
+        self.recordings.clear()
+        self.deleted_recordings.clear()
+        self.recording_requests.clear()
+        self.fail_recordings = 0
+
+    def add_recording(self, sid: str, audio: bytes, media_url: str | None = None) -> str:
+        """Serve `audio` as recording `sid`; returns its RecordingUrl (as the callback sends)."""
+        self.recordings[sid] = (audio, media_url)
+        return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
+
+    def _recording_resource(self, sid: str) -> dict[str, Any]:
+        _, media_url = self.recordings[sid]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}.json"
+        return {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "call_sid": None,
+            "status": "completed",
+            "duration": "14",
+            "channels": 1,
+            "source": "RecordVerb",
+            "api_version": "2010-04-01",
+            "uri": uri,
+            "media_url": media_url or f"{self.url}{uri.removesuffix('.json')}",
+        }
+
+    async def _recording(self, request: web.Request) -> web.StreamResponse:
+        self.recording_requests.append((request.method, request.path))
+        refused = self._authorized(request)
+        if refused is not None:
+            return refused
+        if self.fail_recordings > 0:
+            self.fail_recordings -= 1
+            return self._error(500, 20500, "injected failure")
+        sid, _, ext = request.match_info["sid"].partition(".")
+        if sid not in self.recordings or sid in self.deleted_recordings:
+            return self._error(404, 20404, f"The requested resource {request.path} was not found")
+        if request.method == "DELETE":
+            if ext != "json":
+                return self._error(404, 20404, "not found")
+            self.deleted_recordings.append(sid)
+            return web.Response(status=204)
+        if ext == "wav":
+            return web.Response(body=self.recordings[sid][0], content_type="audio/x-wav")
+        if ext == "json":
+            return web.json_response(self._recording_resource(sid))
+        return self._error(404, 20404, "not found")
 
     def _authorized(self, request: web.Request) -> web.Response | None:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -151,6 +210,9 @@ class FakeTwilio:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._create_message)
         app.router.add_get("/2010-04-01/Accounts/{account}/Messages.json", self._list_messages)
+        recording = "/2010-04-01/Accounts/{account}/Recordings/{sid}"
+        app.router.add_get(recording, self._recording)
+        app.router.add_delete(recording, self._recording)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()

@@ -46,6 +46,12 @@ ROUTES = {
     "voice_status": "/api/voice/status",
     "sms_incoming": "/api/sms/incoming",
     "sms_status": "/api/sms/status",
+    "voice_screen": "/api/voice/screen",
+    "voice_screen_result": "/api/voice/screen-result",
+    "voice_amd": "/api/voice/amd",
+    "voice_voicemail_done": "/api/voice/voicemail-done",
+    "voice_recording": "/api/voice/recording",
+    "voice_transcription": "/api/voice/transcription",
 }
 
 
@@ -58,6 +64,16 @@ def any_route_params(business_number: str) -> dict[str, str]:
         "CallStatus": "no-answer",
         "MessageStatus": "undelivered",
         "ErrorCode": "30006",
+        # the dialled leg's human check and the voicemail's callbacks
+        "ParentCallSid": call_sid(),
+        "Digits": "1",
+        "AnsweredBy": "machine_start",
+        "RecordingSid": "RE" + secrets.token_hex(16),
+        "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+        "RecordingStatus": "completed",
+        "RecordingDuration": "12",
+        "TranscriptionStatus": "completed",
+        "TranscriptionText": "call me back",
     }
 
 
@@ -78,10 +94,12 @@ async def assert_rejected(response) -> None:
     assert twiml(response).tag == "Response"
     assert await queued() == []
     assert await queued(queues.MESSAGES_QUEUE) == []
+    assert await queued(queues.RECORDINGS_QUEUE) == []
     assert await drain_calls_queue() == 0
     assert await calls_rows() == 0
     pool = await get_pool()
     assert await pool.fetchval("SELECT count(*) FROM contacts") == 0
+    assert await pool.fetchval("SELECT count(*) FROM call_legs") == 0
 
 
 # --- signatures -----------------------------------------------------------------------------

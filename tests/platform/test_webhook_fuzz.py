@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from functools import cache
 from urllib.parse import quote, urlencode
@@ -72,6 +73,9 @@ TWILIO_NAMES = [
     "NumSegments", "MediaUrl0", "MediaContentType0", "MediaUrl1", "DialCallStatus",
     "DialCallDuration", "DialCallSid", "CallStatus", "CallDuration", "AnsweredBy",
     "MessageStatus", "SmsStatus", "ErrorCode", "OptOutType", "MessagingServiceSid",
+    "ParentCallSid", "Digits", "DialBridged", "MachineDetectionDuration", "RecordingSid",
+    "RecordingUrl", "RecordingStatus", "RecordingDuration", "TranscriptionSid",
+    "TranscriptionText", "TranscriptionStatus",
 ]  # fmt: skip
 VALUES = st.sampled_from(
     [
@@ -91,6 +95,10 @@ def _valid_webhook(call: uuid.UUID, text: uuid.UUID) -> dict[str, str]:
         "MediaUrl0": "https://api.twilio.com/m/1", "MediaContentType0": "image/jpeg",
         "DialCallStatus": "no-answer", "DialCallDuration": "0", "CallStatus": "completed",
         "CallDuration": "3", "MessageStatus": "undelivered", "ErrorCode": "30006",
+        "ParentCallSid": "CA" + text.hex, "Digits": "1", "DialBridged": "false",
+        "RecordingSid": "RE" + call.hex, "RecordingStatus": "completed", "RecordingDuration": "9",
+        "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+        "TranscriptionStatus": "completed", "TranscriptionText": "call me",
     }  # fmt: skip
 
 
@@ -124,7 +132,9 @@ def signature_for(path: str, query: str, body: bytes) -> str:
 @given(
     body=BODY,
     signed=st.sampled_from([True, True, True, False]),
-    query=st.sampled_from(["", "code=abc", "x=%ff"]),
+    query=st.sampled_from(
+        ["", "code=abc", "x=%ff", "parent=CA" + "d" * 32, "parent=%ff&business=1"]
+    ),
 )
 async def test_no_twilio_route_answers_any_input_with_a_5xx(stack, name, body, signed, query):
     route, method = http_routes()[name]
@@ -192,7 +202,7 @@ async def test_no_api_route_answers_any_input_with_a_5xx(stack, name, body, quer
     business_id, owner_key = await owner()
     route, method = http_routes()[name]
     ident = {"business": str(business_id), "random-uuid": str(uuid.uuid4())}.get(given_id, given_id)
-    params = {p: ident for p in ("business_id", "conversation_id") if "{" + p + "}" in route}
+    params = {p: ident for p in re.findall(r"\{(\w+)\}", route)}  # every path parameter
     path = route.format(**{p: quote(v, safe="") for p, v in params.items()})
     headers = {
         "none": {},

@@ -1,0 +1,343 @@
+"""The recordings processor: a caller's voicemail in, archived, transcribed, in the
+conversation, and in front of the owner; exactly once per RecordingSid.
+
+Queue `recordings` carries two tasks. A `RecordingReport` (Twilio's recordingStatusCallback)
+walks the voicemail's steps, each stamped on its `voicemails` row when done, so a redelivery
+resumes where the last one stopped:
+1. archive: read the audio (calls.recordings: Twilio or the operator's S3) and upload it to the
+   private Blob container as `{business_id}/{recording_sid}.wav`;
+2. delete it at Twilio (we keep the only copy, for VOICEMAIL_RETENTION_DAYS);
+3. transcribe it with OpenAI when that is the transcriber (from the archived blob on a retry);
+4. in one unit of work: the transcript's state, a `voicemail` message from the customer in the
+   conversation (the call's, else the caller's open one, else a new one: no text is sent), the
+   `voicemail.received` event (the owner's alert, through notifications) and the usage event
+   that prices the transcription.
+Steps 1-3 are HTTP calls and run with no transaction open, under the row's lease (one delivery
+works a recording at a time; a concurrent one finds it held, or done, and leaves).
+
+A transcription that fails transiently (5xx, timeout) does not hold the owner up: they are
+alerted at once without a transcript, the attempt is counted, and the task comes back after a
+growing delay (put after commit) up to TRANSCRIPTION_MAX_ATTEMPTS. When a later attempt (or
+Twilio's own transcription, a `TranscriptionReport`) brings the text, the message gets it and
+the owner a short follow-up, once.
+
+A recording for a call we have no row for raises UnknownCall: the host retries it and finally
+moves it to `recordings-poison`, with nothing archived, deleted, alerted or charged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from shared_code.businesses.store import Business, get_business
+from shared_code.calls import recordings, transcription
+from shared_code.contracts import (
+    RecordingReport,
+    TranscriptionReport,
+    UsageRecorded,
+    VoicemailReceived,
+)
+from shared_code.messaging import conversations, messages, owner_alerts, voicemails
+from shared_code.platform import blobs
+from shared_code.platform.db import get_pool
+from shared_code.platform.phones import try_e164
+from shared_code.platform.settings import get_settings
+from shared_code.platform.work import Work, work
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/nevermiss/voicemail"
+RETRY_BASE_SECONDS = 60  # the first transcription retry; doubled each time, capped
+RETRY_MAX_SECONDS = 3600
+CONTENT_TYPE = "audio/wav"
+
+
+class UnknownCall(LookupError):
+    """A recording for a CallSid we never recorded: retried by the host, then poisoned."""
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    call_sid: str
+    business_id: uuid.UUID
+    caller: str
+    conversation_id: uuid.UUID | None
+
+
+def blob_name(business_id: uuid.UUID, recording_sid: str) -> str:
+    return f"{business_id}/{recording_sid}.wav"
+
+
+def message_body(duration_seconds: int, transcript: str | None) -> str:
+    """The voicemail as the conversation (and the assistant's history) shows it."""
+    length = owner_alerts.clock_duration(duration_seconds)
+    return (
+        f"Voicemail ({length}): {transcript}"
+        if transcript
+        else f"Voicemail ({length}), no transcript"
+    )
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before transcription attempt `attempts + 1`."""
+    return int(min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS))
+
+
+def lease_seconds() -> float:
+    """Long enough for the slowest pass: a download, a Twilio delete, a transcription."""
+    settings = get_settings()
+    return (
+        recordings.DOWNLOAD_SECONDS
+        + 2 * settings.twilio_timeout_seconds
+        + settings.transcription_timeout_seconds
+        + 30
+    )
+
+
+async def handle_recording_task(task: RecordingReport | TranscriptionReport) -> str:
+    """The `recordings` queue's task; returns what happened (logged, and read by tests)."""
+    if isinstance(task, TranscriptionReport):
+        outcome = await handle_twilio_transcript(task)
+    else:
+        outcome = await process_recording(task)
+    log.info("recording %s: %s", task.recording_sid, outcome)
+    return outcome
+
+
+async def _call_facts(conn: asyncpg.Pool | asyncpg.Connection, call_sid: str) -> CallFacts:
+    row = await conn.fetchrow(
+        "SELECT call_sid, business_id, from_number, conversation_id FROM calls WHERE call_sid = $1",
+        call_sid,
+    )
+    if row is None:
+        raise UnknownCall(f"no call {call_sid}: the recording is retried, then poisoned")
+    return CallFacts(
+        row["call_sid"], row["business_id"], row["from_number"], row["conversation_id"]
+    )
+
+
+async def process_recording(report: RecordingReport) -> str:
+    settings = get_settings()
+    pool = await get_pool()
+    call = await _call_facts(pool, report.call_sid)
+    business = await get_business(call.business_id)
+    if business is None:
+        raise UnknownCall(f"call {report.call_sid} belongs to no business")
+    sid = report.recording_sid
+    await voicemails.create(
+        pool, recording_sid=sid, call_sid=call.call_sid, business_id=business.id,
+        caller=call.caller, duration_seconds=report.duration_seconds,
+        received_at=report.received_at,
+    )  # fmt: skip
+    transcribing = settings.transcriber == "openai"
+    row = await voicemails.claim(pool, sid, lease_seconds(), transcribing)
+    if row is None:
+        return "busy-or-done"
+    try:
+        audio = await _archive_and_delete(report, row, business.id)
+        result = None
+        if transcribing and row["transcription_status"] == "pending":
+            data = audio if audio is not None else await blobs.download(row["blob_name"])
+            result = await transcription.transcribe(data, f"{sid}.wav")
+        return await _finish(business, call, report, result)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the next delivery must not wait for the lease
+            await voicemails.release(pool, sid)
+        raise
+
+
+async def _archive_and_delete(
+    report: RecordingReport, row: asyncpg.Record, business_id: uuid.UUID
+) -> bytes | None:
+    """Steps 1 and 2, each stamped when done; the audio when it was read in this pass."""
+    pool = await get_pool()
+    data = None
+    if row["archived_at"] is None:
+        audio = await recordings.fetch_audio(report)
+        name = blob_name(business_id, report.recording_sid)
+        await blobs.upload(name, audio.data, CONTENT_TYPE)
+        await voicemails.stamp_archived(
+            pool, report.recording_sid, name, CONTENT_TYPE, len(audio.data)
+        )
+        data = audio.data
+    if row["twilio_deleted_at"] is None:
+        await recordings.delete_at_twilio(report)
+        await voicemails.stamp_deleted_at_twilio(pool, report.recording_sid)
+    return data
+
+
+async def _finish(
+    business: Business,
+    call: CallFacts,
+    report: RecordingReport,
+    result: transcription.Transcript | None,
+) -> str:
+    """Step 4, one unit of work: the transcript's state, the message, the event, the charge."""
+    settings = get_settings()
+    sid = report.recording_sid
+    async with work(SOURCE) as w:
+        row = await voicemails.lock(w.conn, sid)
+        assert row is not None
+        status, transcript, hold = row["transcription_status"], row["transcript"], 0
+        if result is not None and status == "pending":
+            attempts = row["transcription_attempts"] + 1
+            if result.ok:
+                status, transcript = "done", result.text
+                w.record(_usage(business.id, row, result.model, call.conversation_id))
+            elif result.retry and attempts < settings.transcription_max_attempts:
+                hold = retry_delay(attempts)
+                w.after_commit(report, delay_seconds=hold)
+            else:
+                status = "failed"
+            log.info("recording %s: transcription attempt %d %s", sid, attempts, status)
+            await voicemails.stamp_transcription(w.conn, sid, status, transcript, attempted=True)
+        elif status == "pending" and settings.transcriber == "none":
+            status = "none"
+            await voicemails.stamp_transcription(w.conn, sid, status, None, attempted=False)
+        outcome = await _deliver(w, business, row, status, transcript)
+        # A retry is due after `hold`: an early duplicate delivery finds the lease still held.
+        await voicemails.release(w.conn, sid, hold / 2)
+    return outcome
+
+
+async def _deliver(
+    w: Work, business: Business, row: asyncpg.Record, status: str, transcript: str | None
+) -> str:
+    """Into the conversation and in front of the owner (first time), or a transcript that
+    came later into the message and a follow-up alert."""
+    if row["alerted_at"] is None:
+        await _add_to_conversation(w, business, row, status, transcript)
+        return "alerted" if status != "pending" else "alerted-transcript-pending"
+    if status == "done" and transcript and row["transcript"] is None:
+        await _transcript_arrived(w, business, row, transcript)
+        return "transcribed"
+    return "done" if status != "pending" else "transcript-pending"
+
+
+async def _add_to_conversation(
+    w: Work, business: Business, row: asyncpg.Record, status: str, transcript: str | None
+) -> None:
+    caller = try_e164(row["caller"])
+    conversation_id: uuid.UUID | None = None
+    conversation_ref: int | None = None
+    message_id: int | None = None
+    if caller is not None:  # no caller ID: the owner still hears it, there is no thread
+        conversation = await _conversation_for(w.conn, business, row["call_sid"], caller)
+        conversation_id, conversation_ref = conversation["id"], conversation["ref"]
+        body = message_body(row["duration_seconds"], transcript)
+        message_id = await messages.store_voicemail(
+            w.conn, conversation_id, body, row["received_at"]
+        )
+    await voicemails.stamp_alerted(w.conn, row["recording_sid"], conversation_id, message_id)
+    w.record(_received(business.id, row, status, transcript, conversation_id, conversation_ref))
+
+
+async def _conversation_for(
+    conn: asyncpg.Connection, business: Business, call_sid: str, caller: str
+) -> asyncpg.Record:
+    """The call's conversation (its text-back opened it), else the caller's open one, else a
+    new one: a voicemail is a customer message, and opening its thread sends nothing."""
+    row = await conn.fetchrow(
+        "SELECT v.* FROM calls c JOIN conversations v ON v.id = c.conversation_id"
+        " WHERE c.call_sid = $1",
+        call_sid,
+    )
+    if row is not None:
+        return row
+    return await conversations.open_conversation(conn, business.id, caller)
+
+
+async def _transcript_arrived(
+    w: Work, business: Business, row: asyncpg.Record, transcript: str
+) -> None:
+    if row["message_id"] is not None:
+        body = message_body(row["duration_seconds"], transcript)
+        await messages.set_voicemail_body(w.conn, row["message_id"], body)
+    ref = None
+    if row["conversation_id"] is not None:
+        ref = await w.conn.fetchval(
+            "SELECT ref FROM conversations WHERE id = $1", row["conversation_id"]
+        )
+    event = _received(business.id, row, "done", transcript, row["conversation_id"], ref)
+    await owner_alerts.send_transcript_followup(w, business, event, transcript)
+
+
+def _received(
+    business_id: uuid.UUID,
+    row: asyncpg.Record,
+    status: str,
+    transcript: str | None,
+    conversation_id: uuid.UUID | None,
+    conversation_ref: int | None,
+) -> VoicemailReceived:
+    return VoicemailReceived(
+        business_id=business_id,
+        recording_sid=row["recording_sid"],
+        call_sid=row["call_sid"],
+        caller=row["caller"],
+        duration_seconds=row["duration_seconds"],
+        transcript=transcript,
+        transcription_status=status,  # type: ignore[arg-type]
+        conversation_id=conversation_id,
+        conversation_ref=conversation_ref,
+        received_at=row["received_at"],
+    )
+
+
+def _usage(
+    business_id: uuid.UUID,
+    row: asyncpg.Record,
+    model: str,
+    conversation_id: uuid.UUID | None,
+) -> UsageRecorded:
+    """The transcription's usage (priced at ingestion per audio second); its id is the
+    recording's, so a repeated transcription is charged once."""
+    return UsageRecorded(
+        business_id=business_id,
+        kind="transcription",
+        recording_sid=row["recording_sid"],
+        model=model,
+        audio_seconds=row["duration_seconds"],
+        conversation_id=row["conversation_id"] or conversation_id,
+    )
+
+
+async def handle_twilio_transcript(task: TranscriptionReport) -> str:
+    """Twilio's own transcription (TRANSCRIPTION=twilio) fills the transcript the same way:
+    into the alert if the owner was not alerted yet, else into the message and a follow-up."""
+    pool = await get_pool()
+    call = await _call_facts(pool, task.call_sid)
+    business = await get_business(call.business_id)
+    if business is None:
+        raise UnknownCall(f"call {task.call_sid} belongs to no business")
+    # Usually after the recording's own task; if first, the row waits for it (duration 0).
+    await voicemails.create(
+        pool, recording_sid=task.recording_sid, call_sid=call.call_sid,
+        business_id=business.id, caller=call.caller, duration_seconds=0,
+        received_at=datetime.now(UTC),
+    )  # fmt: skip
+    text = " ".join(task.text.split())
+    async with work(SOURCE) as w:
+        row = await voicemails.lock(w.conn, task.recording_sid)
+        assert row is not None
+        if row["transcription_status"] != "pending":
+            return "duplicate"
+        if task.status != "completed" or not text:
+            await voicemails.stamp_transcription(
+                w.conn, task.recording_sid, "failed", None, attempted=True
+            )
+            return "transcription-failed"
+        await voicemails.stamp_transcription(
+            w.conn, task.recording_sid, "done", text, attempted=True
+        )
+        w.record(_usage(business.id, row, "twilio", call.conversation_id))
+        if row["alerted_at"] is None:
+            return "transcript-stored"  # the recording's own task alerts with it
+        await _transcript_arrived(w, business, row, text)
+    return "transcribed"
