@@ -11,6 +11,7 @@ import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -44,7 +45,17 @@ def profile(business: Business) -> model.BusinessProfile:
         hours_text=describe_hours(business.weekly_hours),
         faq=list(business.faq),
         owner_name=business.owner_name or "",
+        booking_url=business.booking_url or "",
     )
+
+
+def _booking_url_to_offer(business: Business, history: list[dict[str, str]]) -> str:
+    """The booking link for the scripted intake to offer, once per conversation: empty when
+    the business has none or it was already sent."""
+    url = business.booking_url or ""
+    if url and any(url in m.get("text", "") for m in history if m.get("role") != "customer"):
+        return ""
+    return url
 
 
 def _usage_event(
@@ -91,7 +102,21 @@ async def compose(
         return ReplyPlan(reply="", lead=lead, auto_responder=True)
     # The scripted turn answers without a model and is the model's fallback; on the AI path it
     # is mostly unused, so it is worked out only when needed.
-    scripted = functools.cache(lambda: intake.next_turn(lead, texts, business.name))
+    # Nothing sent yet in this conversation (the customer texted first): the reply introduces
+    # the business and says how to opt out (outbound makes sure of it for any reply).
+    first = all(m.get("role") == "customer" for m in history)
+    scripted = functools.cache(
+        lambda: intake.next_turn(
+            lead,
+            texts,
+            business.name,
+            time_zone=business.time_zone,
+            now=datetime.now(UTC),
+            service_area=business.service_area,
+            first=first,
+            booking_url=_booking_url_to_offer(business, history),
+        )
+    )
     escalated = conversation["escalated_at"] is not None
     if escalated and any(keywords.is_emergency(t, emergency_words()) for t in texts):
         fallback = scripted()

@@ -19,16 +19,22 @@ from dataclasses import dataclass
 
 from shared_code.assistant.intake_patterns import (
     ADDRESS_PREFIX,
+    AFTER_CUES,
     CORRECTION,
+    CUE_WORDS,
     EDGE_JUNK,
     FLUFF,
     GREETING,
+    NAME_HERE,
     NAME_INTRO,
     NEED_PREFIX,
     NO,
     NON_ANSWERS,
+    NOT_A_JOB,
     NOT_NAMES,
+    NOT_PAST,
     NOT_STREET_WORDS,
+    NOT_URGENT,
     NOT_URGENT_WHEN_ASKED,
     PAST_MARKERS,
     REQUEST_CUES,
@@ -38,16 +44,18 @@ from shared_code.assistant.intake_patterns import (
     TIME_JOINERS,
     TIME_STRONG,
     TIME_WEAK,
+    URGENT,
     URGENT_WHEN_ASKED,
     YES,
     ZIP,
     words_of,
 )
+from shared_code.assistant.intake_place import is_real_zip
+from shared_code.assistant.intake_time import urgency_of
 from shared_code.assistant.keywords import DEFAULT_EMERGENCY_WORDS, is_emergency
 from shared_code.platform.gsm_text import normalize
 
-URGENT = "urgent"
-NOT_URGENT = "not urgent"
+__all__ = ["MAX_VALUE", "NOT_URGENT", "URGENT", "Reading", "known", "read"]
 # Longest value kept per field: a lead field is a phrase for the owner, not the whole text.
 MAX_VALUE = {"need": 300, "name": 60, "address": 120, "preferred_time": 60, "urgency": 60}
 
@@ -58,6 +66,9 @@ class _Found:
 
     values: dict[str, str]
     spans: list[tuple[int, int]]
+    basis: str = ""  # how urgency was found: "said", "cue" or "time"
+    bad_zip: str = ""  # five digits that are not a real US ZIP code
+    name_intro: bool = False  # the name came with "my name is", "this is"...
 
     def take(self, field: str, value: str, span: tuple[int, int] | None = None) -> None:
         value = value.strip(" ,.;:!?-")
@@ -80,6 +91,10 @@ def _find_address(text: str, found: _Found) -> None:
         break
     for match in ZIP.finditer(text):
         if not found.free(*match.span()):
+            continue
+        if not is_real_zip(match.group(0)):
+            found.bad_zip = found.bad_zip or match.group(0)
+            found.spans.append(match.span())
             continue
         if "address" in found.values:
             found.values["address"] = f"{found.values['address']}, {match.group(0)}"
@@ -110,8 +125,11 @@ def _name_word_ok(word: str, explicit: bool, capitalised: bool) -> bool:
 def _find_name(text: str, found: _Found, asking: str | None) -> None:
     for match in NAME_INTRO.finditer(text):
         intro = match.group(0)[: match.start(1) - match.start()].lower()
-        if intro.startswith(("it", "its")) and asking != "name":
-            continue  # "it's leaking"; only "it's Dana" when we asked for a name
+        opening = not GREETING.sub("", text[: match.start()]).strip(" ,.!-")
+        is_it = intro.startswith(("it", "its")) and asking != "name"
+        if is_it and not (opening and match.group(1)[0].isupper()):
+            continue  # "it's leaking"; "it's Dana" when asked, or opening a text
+
         if not found.free(match.start(1), match.end(1)):
             continue
         explicit = "name" in intro or intro.startswith("call")
@@ -128,7 +146,12 @@ def _find_name(text: str, found: _Found, asking: str | None) -> None:
         ):
             name, end = f"{first} {second}", match.end(2)
         found.take("name", _proper(name), (match.start(), end))
+        found.name_intro = True
         return
+    here = NAME_HERE.match(text)  # "Hey, Mike here."
+    if here and _name_word_ok(here.group(1), False, True):
+        found.take("name", _proper(here.group(1)), here.span())
+        found.name_intro = True
 
 
 def _time_groups(text: str, found: _Found) -> list[tuple[int, int, bool]]:
@@ -149,27 +172,49 @@ def _time_groups(text: str, found: _Found) -> list[tuple[int, int, bool]]:
 
 def _find_time(text: str, found: _Found, asking: str | None) -> None:
     for start, end, strong in _time_groups(text, found):
-        before = words_of(text[max(0, start - 40) : start])[-3:]
-        after = words_of(text[end : end + 12])[:1]
-        if any(word in PAST_MARKERS for word in before) or after == ["ago"]:
-            continue  # "it started leaking this morning" is history, not a booking
+        clause = re.split(r"[.!?;]", text[max(0, start - 40) : start])[-1]  # this sentence only
+        before = words_of(clause)[-3:]
+        after = words_of(text[end : end + 16])[:2]
+        # "it leaked on Friday", "flooded this morning"; not "need it cleaned tomorrow"
+        past_verb = before[-1:] and before[-1].endswith("ed") and before[-1] not in NOT_PAST
+        past = any(w in PAST_MARKERS for w in before) or bool(
+            past_verb and re.match(r"(?:on|this|last)\b", text[start:end], re.IGNORECASE)
+        )
+        if past or after[:1] == ["ago"]:
+            continue  # "it started leaking this morning", "it leaked on Friday": history
         if not strong and before[-1:] == ["good"]:
             continue  # "Good morning!"
-        if strong or asking == "preferred_time" or any(w in REQUEST_CUES for w in before):
+        asked_for = (
+            any(w in REQUEST_CUES for w in before)
+            or any(w in AFTER_CUES for w in after)
+            or text[end:].lstrip().startswith("?")
+        )
+        if strong or asking == "preferred_time" or asked_for:
             found.take("preferred_time", text[start:end], (start, end))
             return
 
 
-def _find_urgency(text: str, found: _Found) -> None:
+def _find_urgency(text: str, found: _Found, asking: str | None) -> None:
+    """Urgency, and how we know: said outright, an emergency cue, or the time asked for."""
     not_urgent = SAYS_NOT_URGENT.search(text)
-    if not_urgent:
-        found.take("urgency", NOT_URGENT, not_urgent.span())
-        return
     urgent = SAYS_URGENT.search(text)
-    if urgent:
+    if urgent and not_urgent and urgent.start() < not_urgent.end():
+        urgent = None  # "not an emergency": the urgent word is inside the denial
+    if not_urgent and (not urgent or not_urgent.start() > urgent.start()):
+        found.take("urgency", NOT_URGENT, not_urgent.span())
+        found.basis = "said"
+    elif urgent:
         found.take("urgency", URGENT, urgent.span())
-    elif is_emergency(text, DEFAULT_EMERGENCY_WORDS):
+        found.basis = "said"
+    elif is_emergency(text, DEFAULT_EMERGENCY_WORDS + CUE_WORDS):
         found.take("urgency", URGENT)
+        found.basis = "cue"
+    elif "preferred_time" in found.values:
+        implied = urgency_of(found.values["preferred_time"])
+        if implied:
+            found.take("urgency", implied)
+            # asked how urgent, a time is the answer ("tomorrow morning works")
+            found.basis = "said" if asking == "urgency" else "time"
 
 
 def _residual(text: str, spans: list[tuple[int, int]]) -> str:
@@ -187,6 +232,8 @@ def _residual(text: str, spans: list[tuple[int, int]]) -> str:
             clause = EDGE_JUNK.sub("", clause.strip())
             clause = GREETING.sub("", clause).strip(" ,;:-")
             words = words_of(clause)
+            if NOT_A_JOB.search(clause):
+                continue  # "is this the plumber?", "do you take cigna?": about us, not the job
             # "Can you come", "actually make it": the request around a detail, not content.
             if re.search(r"[a-z]{2}", clause, re.IGNORECASE) and not all(w in FLUFF for w in words):
                 kept.append(clause)
@@ -215,8 +262,10 @@ def _fill_asked(field: str, residual: str, raw: str, found: _Found) -> str:
         answer = " ".join(w for w in words_of(raw) if w not in ("thanks", "thank", "you", "please"))
         if answer in YES or URGENT_WHEN_ASKED.search(raw):
             found.take("urgency", URGENT)
+            found.basis = "said"
         elif answer in NO or NOT_URGENT_WHEN_ASKED.search(raw):
             found.take("urgency", NOT_URGENT)
+            found.basis = "said"
         return "" if "urgency" in found.values else residual
     if not residual or _is_non_answer(residual):
         return residual
@@ -246,39 +295,47 @@ def _fill_asked(field: str, residual: str, raw: str, found: _Found) -> str:
     return ""
 
 
-def _analyse(text: str, lead: dict[str, str], asking: str | None) -> tuple[dict[str, str], str]:
-    """Values found in `text` (before the keep/correct rule), and the unexplained remainder."""
-    text = normalize(text)[:2000]
+@dataclass(frozen=True)
+class Reading:
+    """What one text says: field values found, how urgency was found, and what was odd."""
+
+    values: dict[str, str]
+    residual: str  # what no field explained
+    urgency_basis: str  # "said", "cue", "time" or ""
+    bad_zip: str  # five digits that are not a real US ZIP
+    name_intro: bool  # the name was introduced ("my name is Dana"), not guessed
+    correcting: bool  # the text reads as a correction ("actually", "sorry, I meant")
+
+
+def read(text: str, lead: dict[str, str], asking: str | None) -> Reading:
+    """Every field `text` speaks to, whatever was asked; `lead` only decides what the leftover
+    answers (the field asked, when still missing, then the job description)."""
+    text = normalize(text if isinstance(text, str) else "")[:2000]
     found = _Found(values={}, spans=[])
     _find_address(text, found)
     _find_name(text, found, asking)
     _find_time(text, found, asking)  # before urgency: "asap" is both a time and an urgency
-    _find_urgency(text, found)
     residual = _residual(text, found.spans)
-    if asking and asking not in found.values and not lead.get(asking, "").strip():
+    if asking and asking != "urgency" and asking not in found.values and not known(lead, asking):
         residual = _fill_asked(asking, residual, text, found)
-    if "need" not in found.values and not lead.get("need", "").strip() and residual:
+    _find_urgency(text, found, asking)
+    if asking == "urgency" and "urgency" not in found.values and not known(lead, "urgency"):
+        residual = _fill_asked("urgency", residual, text, found)
+    if "need" not in found.values and not known(lead, "need") and residual:
         need = NEED_PREFIX.sub("", residual)
         if len(words_of(need)) >= 3 and not _is_non_answer(need) and not need.endswith("?"):
             found.take("need", need)
             residual = ""
-    return found.values, residual
+    return Reading(
+        values=found.values,
+        residual=residual,
+        urgency_basis=found.basis if "urgency" in found.values else "",
+        bad_zip=found.bad_zip,
+        name_intro=found.name_intro,
+        correcting=bool(CORRECTION.search(text)),
+    )
 
 
 def known(lead: dict[str, str], field: str) -> bool:
-    return bool(lead.get(field, "").strip())
-
-
-def extract(text: str, lead: dict[str, str], asking: str | None) -> dict[str, str]:
-    """What this text tells us: values for missing fields, and corrections of known ones.
-
-    A value for a field the lead already has is included only when the text reads as a correction
-    ("actually it's 60615"); otherwise a passing mention would overwrite a real answer.
-    """
-    values, _ = _analyse(text, lead, asking)
-    correcting = bool(CORRECTION.search(normalize(text)))
-    return {
-        field: value
-        for field, value in values.items()
-        if value and (not known(lead, field) or (correcting and value != lead.get(field)))
-    }
+    value = lead.get(field, "")
+    return isinstance(value, str) and bool(value.strip())

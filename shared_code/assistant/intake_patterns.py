@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import re
 
+URGENT = "urgent"
+NOT_URGENT = "not urgent"
+
 
 def _wordset(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -42,9 +45,12 @@ NOT_STREET_WORDS = _wordset(
 
 NAME_INTRO = re.compile(
     r"\b(?:my\s+name\s+is|my\s+name's|my\s+names|name\s+is|name's|names|i\s+am|i'm|im|"
-    r"this\s+is|call\s+me|it's|its|it\s+is)\s+"
+    r"this\s+is|call\s+me|it's|its|it\s+is)\s+(?:actually\s+|really\s+)?"
     r"([a-z][a-z'-]*)(?:\s+([a-z][a-z'-]*))?",
     re.IGNORECASE,
+)
+NAME_HERE = re.compile(
+    r"^(?i:(?:hi|hello|hey|hola|ok|okay|yes|yeah)\b[\s,.!:-]*)*([A-Z][a-z'-]+)\s+here\b"
 )
 # Words that follow "I'm" / "this is" without being a name.
 NOT_NAMES = _wordset(
@@ -69,25 +75,41 @@ NOT_NAMES = _wordset(
 )
 
 PAST_MARKERS = _wordset(
-    "since started starting start began begun ago yesterday happened noticed broke "
+    "since started starting start began begun ago yesterday happened noticed broke came was "
     "stopped quit died went last"
 )
+# "-ed" words before a time that don't put it in the past.
+NOT_PAST = _wordset("need needed prefered preferred scheduled booked interested tired red bed")
 REQUEST_CUES = _wordset(
     "come coming by visit available availability schedule book booking appointment prefer "
     "preferably free out anytime before after around until works work good best ideally "
     "possible could can"
 )
+AFTER_CUES = _wordset("works work is are best good ok okay fine please pls ok?")
+_H = r"(?:1[0-2]|0?[1-9])(?::[0-5]\d)?\s*(?:am|pm)?"
 TIME_STRONG = re.compile(
-    r"\b(?:asap|a\.s\.a\.p|as\s+soon\s+as\s+possible|right\s+away|immediately"
+    r"\b(?:(?:between|from)\s+"
+    + _H
+    + r"\s*(?:and|to|-)\s*"
+    + _H
+    + r"|"
+    + _H
+    + r"\s*-\s*"
+    + _H
+    + r"(?<=m)"
+    + r"|(?:1[0-2]|0?[1-9])(?::[0-5]\d)?\s*ish"
+    + r"|(?:right\s+)?now(?=\s*(?:[?!.]|please|pls|$))"
+    + r"|this\s+(?:morning|afternoon|evening)"
+    + r"|asap|a\.s\.a\.p|as\s+soon\s+as\s+possible|right\s+away|immediately"
     r"|today|tonight|tomorrow|tmrw|tmr|tomorow|tommorow|tommorrow"
     r"|this\s+week(?:end)?|next\s+week(?:end)?|weekend|weekends|weekdays?"
     r"|(?:this\s+|next\s+|on\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"mon|tues?|thu|thur|thurs|fri)s?"
+    r"mon|tues?|thu|thur|thurs|fri|sat)(?:\s+(?:am|pm)\b)?"
     r"|whenever|any\s*time|flexible|no\s+preference"
     r"|(?:jan|january|feb|february|mar|march|apr|april|may|june?|july?|aug|august|sept?|"
     r"september|oct|october|nov|november|dec|december)\.?\s+\d{1,2}(?:st|nd|rd|th)?"
     r"|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/\d{2,4})?"
-    r"|(?:at|after|before|around|by|about|from|between|until|till)\s+"
+    r"|(?:at|after|before|around|by|about|from|between|until|till|like)\s+"
     r"(?:1[0-2]|0?[1-9])(?::[0-5]\d)?\s*(?:am|pm|a\.m\.|p\.m\.)?"
     r"(?!\s*(?:weeks?|days?|hours?|hrs?|years?|yrs?|months?|mins?|minutes?|people|of|%|\d))"
     r"|(?:1[0-2]|0?[1-9])(?::[0-5]\d)?\s*(?:am|pm|a\.m\.|p\.m\.)"
@@ -101,7 +123,20 @@ TIME_WEAK = re.compile(
     r"|\b(?:noon|midday|lunchtime|earlier|later|soon)\b",
     re.IGNORECASE,
 )
-TIME_JOINERS = re.compile(r"^(?:\s|,|-|at|on|in|the|or|and|around|about|by|after|before)*$")
+TIME_JOINERS = re.compile(
+    r"^(?:\s|,|-|at|on|in|the|or|and|around|about|by|after|before|works?|is|are|fine|good|best"
+    r"|ok|maybe|probably|like|say)*$"
+)
+
+# Beside keywords.DEFAULT_EMERGENCY_WORDS: what makes a job urgent without the word "urgent".
+CUE_WORDS: tuple[str, ...] = (
+    "leak", "leaks", "leaking", "burst", "bursting", "overflowing", "overflowed", "sewage",
+    "no hot water", "no power", "power is out", "power out", "lost power", "sparks",
+    "sparked", "swollen", "swelling", "killing me", "hurts really bad", "hurts so bad",
+    "hurts a lot", "really bad pain", "severe", "can't sleep", "cant sleep", "knocked out",
+    "won't start", "wont start", "broke down", "broken down", "stranded", "battery died",
+    "dead battery",
+)  # fmt: skip
 
 SAYS_NOT_URGENT = re.compile(
     r"\b(?:not|isn't|isnt|non|no)[\s-]*(?:an?\s+|that\s+|super\s+|very\s+|really\s+|too\s+|"
@@ -168,12 +203,28 @@ CORRECTION = re.compile(
     r"changed|update|updated|make\s+it|rather|scratch\s+that|oops)\b",
     re.IGNORECASE,
 )
+# "can someone come today?": a request (its details are taken), not a question for the owner.
+REQUEST = re.compile(
+    r"\b(?:can|could|would|will)\s+(?:you|u|ya|someone|somebody|anyone|i|we)\s+(?:\w+\s+)?"
+    r"(?:come|send|be|stop|swing|get|make|fit|see|bring|drop|book|do)\b",
+    re.IGNORECASE,
+)
 PRICE_QUESTION = re.compile(
     r"\b(?:how\s+much|price|prices|pricing|cost|costs|charge|rates?|fees?|quote|estimate)\b",
     re.IGNORECASE,
 )
+# Questions about the business, not a job: "is this the plumber?", "do you take cigna?".
+NOT_A_JOB = re.compile(
+    r"^(?:is\s+this|is\s+there\s+parking|are\s+you\s+open|r\s+u\s+open|who\s+is\s+this"
+    r"|do\s+(?:you|u)\s+(?:take|accept)\s+(?:[\w ]{0,30}insurance|cigna|aetna|delta|credit|cards?"
+    r"|walk)|what\s+are\s+your\s+hours|where\s+are\s+you"
+    r"|(?:i\s+)?(?:want|need|would\s+like|'d\s+like)\s+(?:to\s+)?(?:book|make)?\s*an?\s+"
+    r"(?:appointment|appt)$|quiero\s+una\s+cita)",
+    re.IGNORECASE,
+)
 GREETING = re.compile(
     r"^(?:(?:hi|hello|hey|hiya|yo|good\s+(?:morning|afternoon|evening)|ok|okay|k|sure|yes|yeah|"
+    r"hola|buenos\s+d[ií]as|buenas(?:\s+(?:tardes|noches))?|que\s+tal|"
     r"yep|thanks|thank\s+you|thx|ty|so|well|um|uh|oh|please|pls|and|also|but|just)\b[\s,.!:-]*)+",
     re.IGNORECASE,
 )

@@ -6,6 +6,7 @@ typo is rejected when the template is saved rather than texted to a customer.
 
 from __future__ import annotations
 
+import re
 from string import Formatter
 
 DEFAULTS: dict[str, str] = {
@@ -30,10 +31,28 @@ DEFAULTS: dict[str, str] = {
     "owner_voicemail_alert": (
         "NeverMiss: voicemail from {caller} at {time} ({duration}). {transcript} Listen: {link}"
     ),
+    # Follow-ups to a caller who has not answered (messaging.followups), one per schedule step.
+    # {booking_link} is "Book a time: <url>" when the business has a booking_url, else nothing.
+    "followup_1": (
+        "Hi, it's {business_name} again. We missed your call earlier: still need a hand?"
+        " Just reply here. {booking_link}"
+    ),
+    "followup_2": (
+        "{business_name} here, following up on your call. Reply with what you need and"
+        " we'll get back to you. {booking_link}"
+    ),
+    "followup_3": (
+        "Last check-in from {business_name}: if you still need help, reply any time."
+        " {booking_link} Reply STOP to opt out."
+    ),
+    "followup_4": "{business_name} here again: reply any time if we can help. {booking_link}",
+    "followup_5": "{business_name}: we're here if you need us. {booking_link}",
 }
 
 FIELDS: dict[str, frozenset[str]] = {
-    "text_back": frozenset({"business_name", "owner_name", "caller"}),
+    "text_back": frozenset(
+        {"business_name", "owner_name", "caller", "booking_link", "booking_url"}
+    ),
     "missed_call_greeting": frozenset({"business_name", "owner_name"}),
     "quiet_hours_greeting": frozenset({"business_name", "owner_name"}),
     "no_text_greeting": frozenset({"business_name", "owner_name"}),
@@ -42,9 +61,23 @@ FIELDS: dict[str, frozenset[str]] = {
     "owner_voicemail_alert": frozenset(
         {"business_name", "caller", "time", "duration", "transcript", "link"}
     ),
+    **{
+        f"followup_{step}": frozenset(
+            {"business_name", "owner_name", "caller", "booking_link", "booking_url"}
+        )
+        for step in range(1, 6)
+    },
 }
 
 OPT_OUT_HINT = "Reply STOP to opt out."
+
+
+def booking_fields(booking_url: str | None) -> dict[str, str]:
+    """The booking merge fields: {booking_url} bare, {booking_link} as a short sentence (both
+    empty when the business has no booking link)."""
+    if not booking_url:
+        return {"booking_link": "", "booking_url": ""}
+    return {"booking_link": f"Book a time: {booking_url}", "booking_url": booking_url}
 
 
 class TemplateError(ValueError):
@@ -78,10 +111,16 @@ def render(name: str, overrides: dict[str, str], **values: str) -> str:
     return text.format_map({field: values.get(field, "") for field in FIELDS[name]}).strip()
 
 
+# "Reply STOP", "text stop": a body that already says how to opt out. A bare "stop" ("won't stop
+# leaking") does not.
+SAYS_STOP = re.compile(r"\b(?:reply|text|send|txt)\s+stop\b", re.IGNORECASE)
+
+
 def first_message(text: str, business_name: str) -> str:
-    """Make sure a first text names the business and says how to opt out."""
-    if business_name.lower() not in text.lower():
+    """Make sure a first text names the business and says how to opt out (the one home of
+    that rule: messaging.outbound applies it to every conversation's first text)."""
+    if business_name and business_name.lower() not in text.lower():
         text = f"{business_name}: {text}"
-    if "stop" not in text.lower():
+    if not SAYS_STOP.search(text):
         text = f"{text} {OPT_OUT_HINT}"
     return text

@@ -9,6 +9,11 @@ redelivered decision finds it and adds nothing) and, in a conversation, as a pen
 in the caller's transaction. `delivery.deliver` sends it after commit, with no transaction open,
 and marks it; what the caller decided (an owner alert, a closed conversation) never depends on
 Twilio accepting the text.
+
+The first text of a conversation, whoever writes it (the scripted intake, the model, the owner),
+names the business and says how to opt out (`identified`), once: only when nothing was sent in
+the conversation before. An automated text is shortened to stay within its segment budget (at
+least two); the owner's words are sent whole.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import uuid
 
 import asyncpg
 
+from shared_code.businesses import templates
 from shared_code.businesses.store import Business
 from shared_code.messaging import delivery, messages, send_rules
 from shared_code.platform.settings import get_settings
@@ -29,6 +35,36 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1600
 # Texts that are worth nothing late: Twilio drops them if still queued after SMS_VALIDITY_SECONDS.
 TIME_SENSITIVE_KINDS = frozenset({"text_back", "reply", "owner_alert", "owner_relay"})
+
+
+# Texts to the customer that may open a conversation (the text-back carries its own template).
+FIRST_MESSAGE_KINDS = frozenset({"reply", "owner_reply"})
+
+
+def identified(body: str, business_name: str, *, shorten: bool) -> str:
+    """`body` naming the business and saying how to opt out; with `shorten`, cut (at a word)
+    so that this adds no segment beyond max(its own count, 2)."""
+
+    def wrap(text: str) -> str:
+        return templates.first_message(text, business_name)
+
+    text = wrap(body)
+    budget = max(count_segments(body).segments, 2)
+    while shorten and count_segments(text).segments > budget and len(body) > 20:
+        head = body.removesuffix("...")[:-8].rsplit(" ", 1)[0].rstrip(" ,;:-")
+        body = f"{head}..."
+        text = wrap(body)
+    return text
+
+
+async def _texted_before(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1"
+            " AND direction = 'outbound')",
+            conversation_id,
+        )
+    )
 
 
 class SendBlocked(Exception):
@@ -71,6 +107,12 @@ async def send_after_commit(
         raise SendBlocked(reason)
     if automated and conversation_id is not None:
         await _loop_guard(w.conn, conversation_id)
+    if (
+        conversation_id is not None
+        and kind in FIRST_MESSAGE_KINDS
+        and not await _texted_before(w.conn, conversation_id)
+    ):
+        body = identified(body, business.name, shorten=automated)[:MAX_BODY]
     segments = count_segments(body)
     validity = get_settings().sms_validity_seconds if kind in TIME_SENSITIVE_KINDS else None
     text_id = await delivery.write_intent(

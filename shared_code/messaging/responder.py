@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from shared_code.assistant import keywords
+from shared_code.assistant import intake, keywords
 from shared_code.assistant.composer import ReplyPlan, compose, emergency_words
 from shared_code.assistant.keywords import Intent
 from shared_code.businesses import contacts
@@ -203,15 +203,20 @@ async def _reply(
         )
         if advanced is None:
             return "lost_lease", False
-        outcome = await _record_reply(w, business, advanced, plan, texts[-1])
+        outcome = await _record_reply(w, business, advanced, plan, texts[-1], conversation["lead"])
     return outcome, True
 
 
 async def _record_reply(
-    w: Work, business: Business, conversation: asyncpg.Record, plan: ReplyPlan, last_text: str
+    w: Work,
+    business: Business,
+    conversation: asyncpg.Record,
+    plan: ReplyPlan,
+    last_text: str,
+    lead_before: dict[str, str] | None = None,
 ) -> str:
     """The reply's writes, in its transaction: the text (or the pause), lead and escalation
-    events, closing."""
+    events (a qualified lead the customer corrected is sent to the owner again), closing."""
     if plan.auto_responder:
         await conversations.pause_automation(w.conn, conversation["id"], "auto_responder")
         await conversation_events.escalate(
@@ -222,6 +227,14 @@ async def _record_reply(
         outcome = await _send_reply(w, business, conversation, plan.reply)
     if plan.lead_complete and conversation["lead_qualified_at"] is None:
         await conversation_events.qualify(w, business, conversation, plan.lead)
+    elif plan.lead_complete and any(
+        (lead_before or {}).get(f) != plan.lead.get(f) for f in intake.FIELDS
+    ):
+        update = f"#{conversation['ref']} lead updated: {intake.summary(plan.lead)}"[:306]
+        fact = f"lead_update:{conversation['id']}:{conversation['replied_through_id']}"
+        await send_notice(
+            w, business, business.owner_phone, conversation, update, kind="owner_alert", fact=fact
+        )
     if plan.escalate_reason and conversation["escalated_at"] is None:
         await conversation_events.escalate(
             w, business, conversation, plan.escalate_reason, last_text

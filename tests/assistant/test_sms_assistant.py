@@ -33,7 +33,11 @@ async def test_model_reply_is_sent_and_its_usage_reported(stack, model_on):
     )  # fmt: skip
     await _say(business, "my water heater is leaking")
     [reply] = stack.twilio.to(CUSTOMER)
-    assert reply["Body"] == "Sorry about the leak! What's your name?"
+    # The customer texted first: the model's reply is this conversation's first text, so it
+    # names the business and says how to opt out.
+    assert reply["Body"] == (
+        "Acme Plumbing: Sorry about the leak! What's your name? Reply STOP to opt out."
+    )
     [request] = stack.openai.requests
     system = request["messages"][0]["content"]
     assert business.name in system and "Water heaters" in system and "weekends" in system
@@ -57,7 +61,9 @@ async def test_record_lead_tool_completes_the_lead(stack, model_on):
         Scripted.text("Thanks Dana, the owner will confirm shortly."),
     )
     await _say(business, "Dana, 60614, leaking water heater, tomorrow morning, urgent")
-    assert stack.twilio.to(CUSTOMER)[0]["Body"] == "Thanks Dana, the owner will confirm shortly."
+    assert stack.twilio.to(CUSTOMER)[0]["Body"] == (
+        "Acme Plumbing: Thanks Dana, the owner will confirm shortly. Reply STOP to opt out."
+    )
     pool = await get_pool()
     conversation = await pool.fetchrow("SELECT * FROM conversations")
     assert conversation["lead"] == lead and conversation["lead_qualified_at"] is not None
@@ -101,4 +107,6 @@ async def test_escalate_tool_alerts_the_owner(stack, model_on):
     await _say(business, "can I talk to a real person")
     [escalated] = stack.topic.of_type(contracts.ConversationEscalated.type)
     assert escalated["data"]["reason"] == "customer asked for a human"
-    assert stack.twilio.to(CUSTOMER)[0]["Body"] == "I'll get the owner for you right away."
+    assert stack.twilio.to(CUSTOMER)[0]["Body"] == (
+        "Acme Plumbing: I'll get the owner for you right away. Reply STOP to opt out."
+    )

@@ -72,7 +72,8 @@ async def test_scripted_intake_collects_the_lead_and_alerts_the_owner(stack):
         await drain_messages_queue()
     replies = stack.twilio.to(CUSTOMER)
     assert len(replies) == len(answers)  # one answer per text, never silence
-    assert "Dana" in replies[-1]["Body"]
+    # A leak is urgent without asking: the confirmation came with "tomorrow morning".
+    assert "Dana" in replies[-2]["Body"] and "(urgent)" in replies[-2]["Body"]
     pool = await get_pool()
     conversation = await pool.fetchrow("SELECT * FROM conversations")
     assert conversation["lead_qualified_at"] is not None

@@ -206,6 +206,13 @@ def test_first_message_does_not_double_them():
     assert templates.first_message("Hi! Text STOP to end.", "Acme") == "Acme: Hi! Text STOP to end."
 
 
+def test_a_bare_stop_in_the_text_is_not_an_opt_out_hint():
+    """An owner's text-back template saying "before it won't stop leaking" still needs the
+    opt-out hint: only "reply/text STOP" counts."""
+    text = templates.first_message("Acme: we fix pipes that won't stop leaking.", "Acme")
+    assert text.endswith("Reply STOP to opt out.")
+
+
 def test_rendered_default_text_back_is_already_a_valid_first_message():
     text = templates.render("text_back", {}, business_name="Acme")
     assert templates.first_message(text, "Acme") == text
