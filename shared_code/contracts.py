@@ -435,6 +435,40 @@ class VoicemailReceived(Event):
         return f"businesses/{self.business_id}/voicemails/{self.recording_sid}"
 
 
+class FollowupSent(Event):
+    """A follow-up step went to a customer who had not answered our last text (committed as an
+    intent: `text_id` is the outbound text)."""
+
+    type: ClassVar[str] = "nevermiss.followup.sent"
+    conversation_id: uuid.UUID
+    conversation_ref: int
+    customer: str
+    step: int = Field(ge=1, le=5)
+    text_id: int
+
+    def fact(self) -> tuple[str, ...]:
+        return (str(self.conversation_id), str(self.step))
+
+    def subject(self) -> str:
+        return f"businesses/{self.business_id}/conversations/{self.conversation_id}"
+
+
+class OutcomeRecorded(_ConversationEvent):
+    """The owner said what became of a lead (API or "#12 won 450"). `marking_id` is the row in
+    conversation_outcomes: a conversation marked booked, then won, reports two facts."""
+
+    type: ClassVar[str] = "nevermiss.conversation.outcome_recorded"
+    outcome: Literal["booked", "won", "lost", "spam"]
+    value_micro: int | None = Field(default=None, ge=0)
+    reason: str | None = Field(default=None, max_length=300)
+    source: Literal["api", "sms"]
+    marking_id: int
+    recorded_at: datetime
+
+    def fact(self) -> tuple[str, ...]:
+        return (str(self.conversation_id), str(self.marking_id))
+
+
 EVENT_MODELS: dict[str, type[Event]] = {
     model.type: model
     for model in (
@@ -448,6 +482,8 @@ EVENT_MODELS: dict[str, type[Event]] = {
         ActivityRecorded,
         StreakRewardGranted,
         VoicemailReceived,
+        FollowupSent,
+        OutcomeRecorded,
     )
 }
 EVENT_TYPES = frozenset(EVENT_MODELS)

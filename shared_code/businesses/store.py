@@ -7,7 +7,6 @@ webhook path go through a short per-process cache, dropped on every change made 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
@@ -20,7 +19,9 @@ import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared_code.businesses import hours, templates
+from shared_code.businesses.followup_schedule import MAX_STEPS, FollowupStep, steps_of
 from shared_code.platform.db import get_pool
+from shared_code.platform.deadline import within
 from shared_code.platform.phones import to_e164
 from shared_code.platform.settings import get_settings, is_valid_time_zone
 
@@ -87,6 +88,7 @@ def _team(value: list[TeamPhone]) -> list[TeamPhone]:
     return value
 
 
+BookingUrl = Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=500)]
 Team = Annotated[list[TeamPhone], Field(max_length=MAX_DIALLED_PHONES), AfterValidator(_team)]
 AnswerCheck = Literal["press_key", "amd", "none"]
 
@@ -121,6 +123,10 @@ class BusinessFields(BaseModel):
     # How a person is told from the owner's carrier voicemail on an answered leg.
     answer_check: AnswerCheck | None = None
     team_phones: Team | None = None
+    # Follow-ups after an unanswered text-back (businesses.followup_schedule): [] turns them
+    # off, null restores the default. `booking_url` is the {booking_link} merge field.
+    followup_schedule: list[FollowupStep] | None = Field(default=None, max_length=MAX_STEPS)
+    booking_url: BookingUrl | None = None
 
 
 class BusinessPatch(BusinessFields):
@@ -160,6 +166,8 @@ class Business:
     sending_paused_reason: str | None = None
     answer_check: str = "press_key"
     team_phones: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    followup_schedule: tuple[dict[str, Any], ...] | None = None  # None: the default schedule
+    booking_url: str | None = None
 
     @property
     def dial_phones(self) -> list[str]:
@@ -199,6 +207,10 @@ class Business:
             sending_paused_reason=row["sending_paused_reason"],
             answer_check=row["answer_check"],
             team_phones=tuple(row["team_phones"]),
+            followup_schedule=(
+                None if row["followup_schedule"] is None else tuple(row["followup_schedule"])
+            ),
+            booking_url=row["booking_url"],
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -220,6 +232,10 @@ class Business:
             "sending_paused_reason": self.sending_paused_reason,
             "answer_check": self.answer_check,
             "team_phones": list(self.team_phones),
+            "followup_schedule": [
+                s.model_dump(exclude_none=True) for s in steps_of(self.followup_schedule)
+            ],
+            "booking_url": self.booking_url,
         }
 
     def is_blocked(self, phone: str) -> bool:
@@ -290,7 +306,9 @@ async def get_business(
     return Business.from_row(row) if row else None
 
 
-NULLABLE = frozenset({"owner_phone", "owner_name", "messaging_service_sid"})
+NULLABLE = frozenset(
+    {"owner_phone", "owner_name", "messaging_service_sid", "followup_schedule", "booking_url"}
+)
 
 
 async def update_business(business_id: uuid.UUID, patch: BusinessPatch) -> Business | None:
@@ -299,9 +317,7 @@ async def update_business(business_id: uuid.UUID, patch: BusinessPatch) -> Busin
     values = patch.model_dump(exclude_unset=True)
     resume = bool(values.pop("resume_sending", None))
     if any(v is None for k, v in values.items() if k not in NULLABLE):
-        raise ValueError(
-            "only owner_phone, owner_name and messaging_service_sid may be cleared with null"
-        )
+        raise ValueError(f"only {', '.join(sorted(NULLABLE))} may be cleared with null")
     pool = await get_pool()
     async with pool.acquire() as conn, conn.transaction():
         if values:
@@ -373,11 +389,7 @@ async def business_by_number(
     try:
         if now < _db_down_until:
             raise BusinessLookupUnavailable("database marked down moments ago")
-        async with asyncio.timeout(timeout_seconds):
-            pool = await get_pool()
-            row = await pool.fetchrow(
-                "SELECT * FROM businesses WHERE phone_number = $1", phone_number
-            )
+        row = await _row_by_number(phone_number, timeout_seconds)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
             BusinessLookupUnavailable) as exc:  # fmt: skip
         if not isinstance(exc, BusinessLookupUnavailable):
@@ -389,6 +401,19 @@ async def business_by_number(
     business = Business.from_row(row) if row else None
     _by_number[phone_number] = (now, business)
     return business
+
+
+async def _row_by_number(phone_number: str, timeout_seconds: float | None) -> asyncpg.Record:
+    """The business row, within `timeout_seconds` (platform.deadline: on a hung server a
+    cancelled query would hold the webhook for the whole command timeout)."""
+
+    async def read() -> asyncpg.Record:
+        pool = await get_pool()
+        return await pool.fetchrow("SELECT * FROM businesses WHERE phone_number = $1", phone_number)
+
+    if timeout_seconds is None:
+        return await read()
+    return await within(timeout_seconds, read(), "business lookup")
 
 
 async def pause_sending(conn: asyncpg.Connection, business_id: uuid.UUID, reason: str) -> bool:

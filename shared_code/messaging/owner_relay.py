@@ -3,8 +3,10 @@
 An owner text "#12 On my way" goes to the customer of conversation 12; with one open
 conversation the "#12" may be left out. Sending takes the conversation over (the assistant
 pauses) until the owner texts "#12 release" (or "resume"/"bot"), closes it ("#12 close"), or goes
-quiet for OWNER_IDLE_MINUTES. Everything the customer sent before the owner's text counts as
-answered, so a release never makes the assistant answer old messages again.
+quiet for OWNER_IDLE_MINUTES. "#12 booked", "#12 won 450", "#12 lost" and "#12 spam" record the
+lead's outcome (messaging.outcomes) instead, on any of the business's conversations, open or
+closed, and are confirmed to the owner. Everything the customer sent before the owner's text
+counts as answered, so a release never makes the assistant answer old messages again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncpg
 from shared_code.businesses.store import Business
 from shared_code.contracts import ReplyTask
 from shared_code.credits.streaks import activity_recorded
-from shared_code.messaging import conversations, messages, outbound
+from shared_code.messaging import conversations, messages, outbound, outcomes
 from shared_code.platform.work import Work, work
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ async def handle_owner_text(business: Business, sid: str, body: str) -> str:
                 w.after_commit(ReplyTask(conversation_id=conversation_id, after_message_id=through))
             return "duplicate"
         try:
+            marked = await _mark_outcome(w, business, body, about=sid)
+            if marked is not None:
+                return marked
             conversation, text = await _target(w.conn, business, body)
             result = await act(w, business, conversation, text, about=sid)
         except OwnerActionError as err:
@@ -80,9 +85,9 @@ async def act(
     if command in RELEASE_WORDS:
         return await release(w, business, conversation, notify_owner=True, about=about)
     if command in CLOSE_WORDS:
-        await conversations.close(w.conn, conversation["id"])
+        result = await close(w, conversation)
         await _tell_owner(w, business, f"#{ref} closed.", about=about)
-        return OwnerResult("closed", conversation["id"])
+        return result
     if not text.strip():
         raise OwnerActionError("empty", f"Nothing to send. Text '#{ref} your message'.")
     return await send_as_owner(w, business, conversation, text, about=about)
@@ -107,6 +112,13 @@ async def send_as_owner(
         ) from None
     w.record(activity_recorded(business.id, "owner_reply", f"text:{text_id}"))
     return OwnerResult("relayed", conversation["id"])
+
+
+async def close(w: Work, conversation: asyncpg.Record) -> OwnerResult:
+    """Close the conversation (the owner's "#12 close", the API's and the web inbox's Close);
+    closing a closed one changes nothing."""
+    await conversations.close(w.conn, conversation["id"])
+    return OwnerResult("closed", conversation["id"])
 
 
 async def take_over(w: Work, conversation: asyncpg.Record) -> OwnerResult:
@@ -139,6 +151,22 @@ async def release(
     if unanswered:
         w.after_commit(ReplyTask(conversation_id=conversation["id"], after_message_id=unanswered))
     return OwnerResult("released", conversation["id"])
+
+
+async def _mark_outcome(w: Work, business: Business, body: str, *, about: str) -> str | None:
+    """ "#12 won 450" and friends: record the outcome and confirm it; None when the text is
+    not an outcome command (it is then a message for the customer)."""
+    addressed = _ADDRESSED.match(body)
+    marking = outcomes.parse_command(addressed.group(2)) if addressed else None
+    if addressed is None or marking is None:
+        return None
+    ref = int(addressed.group(1))
+    conversation = await conversations.by_ref(w.conn, business.id, ref)
+    if conversation is None:
+        raise OwnerActionError("unknown_ref", f"No conversation #{ref}.")
+    await outcomes.record(w, business, conversation, marking, source="sms", request_key=about)
+    await _tell_owner(w, business, f"#{ref} marked {outcomes.describe(marking)}.", about=about)
+    return "outcome_recorded"
 
 
 async def _target(

@@ -63,6 +63,15 @@ EXAMPLES: list[contracts.Event] = [
     contracts.StreakRewardGranted(
         business_id=BUSINESS, day="2026-12-01", kind="milestone:7", amount_micro=5, streak=7
     ),
+    contracts.FollowupSent(
+        business_id=BUSINESS, conversation_id=CONVERSATION, conversation_ref=12,
+        customer="+13125550123", step=2, text_id=41,
+    ),
+    contracts.OutcomeRecorded(
+        business_id=BUSINESS, conversation_id=CONVERSATION, conversation_ref=12,
+        customer="+13125550123", outcome="won", value_micro=450_000_000, source="sms",
+        marking_id=7, recorded_at=NOW,
+    ),
     contracts.VoicemailReceived(
         business_id=BUSINESS, recording_sid="RE" + "7" * 32, call_sid="CA" + "a" * 32,
         caller="+13125550123", duration_seconds=14, transcript="my furnace is out",

@@ -1,0 +1,1 @@
+"""Outbound webhooks to the owner's CRM (Standard Webhooks): endpoints, signed deliveries."""

@@ -1,0 +1,135 @@
+"""Outcomes: what became of a lead, as the owner says it (API, or "#12 won 450" by text).
+
+One marking is one row in `conversation_outcomes` (its id names the `outcome_recorded` event);
+the conversation keeps the latest outcome for the inbox and the funnel. Recording one cancels
+the conversation's pending follow-ups and counts as the owner's activity for the streak (kind
+`lead_marked`), all in the caller's unit of work. An owner text redelivered marks nothing
+twice (`request_key` is unique).
+
+`parse_command` reads the owner's SMS words (pure): `booked`, `won`, `won 450`, `won $1,250.50`,
+`lost`, `lost: went elsewhere`, `spam`. Anything else is a text for the customer.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+import asyncpg
+
+from shared_code.businesses.store import Business
+from shared_code.contracts import OutcomeRecorded
+from shared_code.credits.streaks import activity_recorded
+from shared_code.messaging import followups
+from shared_code.platform.work import Work
+
+Outcome = Literal["booked", "won", "lost", "spam"]
+OUTCOMES: tuple[Outcome, ...] = ("booked", "won", "lost", "spam")
+MAX_VALUE_MICRO = 10_000_000 * 1_000_000  # ten million dollars: a typo guard, not a limit
+
+
+@dataclass(frozen=True)
+class Marking:
+    outcome: Outcome
+    value_micro: int | None = None
+    reason: str | None = None
+
+
+_MONEY = re.compile(r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$")
+_LOST = re.compile(r"^lost(?:\s*[:\-,]\s*(.+))?$", re.DOTALL | re.IGNORECASE)
+
+
+def dollars_to_micro(text: str) -> int | None:
+    """ "450", "$1,250.50" -> micro-USD (integers all the way: no float ever holds money)."""
+    match = _MONEY.match(text.strip())
+    if match is None:
+        return None
+    try:
+        whole = Decimal(match.group(1).replace(",", ""))
+        cents = Decimal(match.group(2) or "0") / (10 ** len(match.group(2) or "0"))
+    except InvalidOperation:
+        return None
+    micro = int((whole + cents) * 1_000_000)
+    return micro if micro <= MAX_VALUE_MICRO else None
+
+
+def parse_command(text: str) -> Marking | None:
+    """The outcome an owner's words (after "#12") mark, or None when they are a message."""
+    words = " ".join(text.strip().rstrip(".!").split())
+    lowered = words.lower()
+    if lowered in ("booked", "spam"):
+        return Marking(lowered)  # type: ignore[arg-type]
+    if lowered == "won":
+        return Marking("won")
+    if lowered.startswith("won "):
+        value = dollars_to_micro(words[4:])
+        return Marking("won", value_micro=value) if value is not None else None
+    lost = _LOST.match(words)
+    if lost is not None:
+        return Marking("lost", reason=lost.group(1)[:300] if lost.group(1) else None)
+    return None
+
+
+def money(micro: int) -> str:
+    """$1,250.50 from micro-USD (cents shown, fractions of a cent dropped)."""
+    return f"${micro // 1_000_000:,}.{micro % 1_000_000 // 10_000:02d}"
+
+
+def describe(marking: Marking) -> str:
+    """ "won ($450.00)", "lost (went elsewhere)": the owner's confirmation."""
+    if marking.value_micro is not None:
+        return f"{marking.outcome} ({money(marking.value_micro)})"
+    if marking.reason:
+        return f"{marking.outcome} ({marking.reason})"
+    return marking.outcome
+
+
+async def record(
+    w: Work,
+    business: Business,
+    conversation: asyncpg.Record,
+    marking: Marking,
+    *,
+    source: Literal["api", "sms"],
+    request_key: str | None = None,
+) -> asyncpg.Record | None:
+    """Mark the conversation in `w`; returns the marking's row, or None when `request_key`
+    marked it already (a redelivered owner text)."""
+    row = await w.conn.fetchrow(
+        "INSERT INTO conversation_outcomes (business_id, conversation_id, outcome, value_micro,"
+        " reason, source, request_key) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (request_key) DO NOTHING RETURNING *",
+        business.id, conversation["id"], marking.outcome, marking.value_micro, marking.reason,
+        source, request_key,
+    )  # fmt: skip
+    if row is None:
+        return None
+    await w.conn.execute(
+        "UPDATE conversations SET outcome = $2, outcome_value_micro = $3, outcome_reason = $4,"
+        " outcome_at = $5 WHERE id = $1",
+        conversation["id"], marking.outcome, marking.value_micro, marking.reason,
+        row["recorded_at"],
+    )  # fmt: skip
+    await followups.cancel_pending(w.conn, conversation["id"], f"outcome_{marking.outcome}")
+    w.record(
+        OutcomeRecorded(
+            business_id=business.id, conversation_id=conversation["id"],
+            conversation_ref=conversation["ref"], customer=conversation["customer_phone"],
+            outcome=marking.outcome, value_micro=marking.value_micro, reason=marking.reason,
+            source=source, marking_id=row["id"], recorded_at=row["recorded_at"],
+        )
+    )  # fmt: skip
+    w.record(activity_recorded(business.id, "lead_marked", f"outcome:{row['id']}"))
+    return row
+
+
+async def history(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> list[asyncpg.Record]:
+    """Every marking of the conversation, oldest first."""
+    return await conn.fetch(
+        "SELECT id, outcome, value_micro, reason, source, recorded_at FROM conversation_outcomes"
+        " WHERE conversation_id = $1 ORDER BY id",
+        conversation_id,
+    )
