@@ -60,9 +60,11 @@ ApiHandler = Callable[["Principal"], Awaitable[tuple[int, Any]]]
 async def api_call(req: func.HttpRequest, handler: ApiHandler) -> func.HttpResponse:
     """Authenticate, run the handler, and turn ApiError into the JSON error shape."""
     from shared_code.api.auth import ApiError, TextBody, authenticate  # the API's, on first use
+    from shared_code.web.guard import RequestFacts
 
-    try:
-        principal = await authenticate(req.headers.get("Authorization"))
+    try:  # a Bearer key, or the web page's session cookie (with its CSRF token)
+        facts = RequestFacts(req.method, req.url, req.headers)
+        principal = await authenticate(req.headers.get("Authorization"), facts)
         status, payload = await handler(principal)
     except ApiError as err:
         return json_response(err.status, err.to_json())

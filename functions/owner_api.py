@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http_shapes import api_call
+from functions.http_shapes import api_call, json_response
 
 bp = func.Blueprint()
 ANON = func.AuthLevel.ANONYMOUS  # our own bearer keys, checked per business in shared_code.api.auth
@@ -71,6 +71,14 @@ async def release_conversation(req: func.HttpRequest) -> func.HttpResponse:
     return await api_call(req, lambda who: conversations_api.release(who, conversation_id))
 
 
+@bp.route(route="v1/conversations/{conversation_id}/close", methods=["POST"], auth_level=ANON)
+async def close_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import conversations as conversations_api
+
+    conversation_id = req.route_params["conversation_id"]
+    return await api_call(req, lambda who: conversations_api.close(who, conversation_id))
+
+
 @bp.route(route="v1/conversations/{conversation_id}/messages", methods=["POST"], auth_level=ANON)
 async def send_owner_message(req: func.HttpRequest) -> func.HttpResponse:
     from shared_code.api import conversations as conversations_api
@@ -114,3 +122,12 @@ async def record_activity(req: func.HttpRequest) -> func.HttpResponse:
     params = dict(req.params)
     body = req.get_body()
     return await api_call(req, lambda who: account_api.record_activity(who, params, body))
+
+
+@bp.route(route="v1/openapi.json", methods=["GET"], auth_level=ANON)
+async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    """The API's OpenAPI 3.1 document (public: it describes the API, it holds no data)."""
+    from shared_code.api.openapi import openapi_document as document
+    from shared_code.platform.settings import get_settings
+
+    return json_response(200, document(get_settings().public_base_url))

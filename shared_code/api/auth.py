@@ -7,6 +7,8 @@ rules every resource shares are here, once:
 - an owner key sees only its own business: any other id is "not found", exactly as an id that
   does not exist, so a key cannot learn which ids are real (`Principal.may_touch`);
 - an admin key may touch any business, and must name it where the route does not;
+- the web page's session (`shared_code.web.sessions`) is a second way in: an owner of one
+  business, like its key; changing anything with it needs its CSRF token too;
 - a body is a JSON object (else 400 `invalid_json`) that a pydantic model validates (else 422
   `validation_failed`, one detail per field).
 """
@@ -24,6 +26,8 @@ from pydantic import BaseModel, ValidationError
 
 from shared_code.businesses import store
 from shared_code.platform.settings import get_settings
+from shared_code.web import sessions
+from shared_code.web.guard import RequestFacts
 
 Json = dict[str, Any]
 SOURCE = "/nevermiss/owner_api"  # the CloudEvents source of what the API's units of work record
@@ -60,6 +64,8 @@ class TextBody:
 class Principal:
     is_admin: bool
     business_id: uuid.UUID | None = None
+    # Set when the caller signed in on the web page (a session), not with a key.
+    session_id: uuid.UUID | None = None
 
     def may_touch(self, business_id: uuid.UUID) -> bool:
         return self.is_admin or self.business_id == business_id
@@ -71,11 +77,23 @@ def admin_only(principal: Principal, action: str) -> None:
         raise ApiError(403, "forbidden", f"only an admin key may {action}")
 
 
-async def authenticate(authorization: str | None) -> Principal:
+async def authenticate(authorization: str | None, request: RequestFacts | None = None) -> Principal:
+    """A Bearer key, or else the web session cookie of `request` (the owner's own business,
+    exactly as its owner key: same routes, same tenant rule). A state-changing request made
+    with a session must also prove it comes from our page (`web.guard.csrf_ok`), else 403."""
     scheme, _, key = (authorization or "").partition(" ")
     key = key.strip()
+    if not authorization and request is not None:
+        try:
+            session = await sessions.from_request(request)
+        except sessions.CsrfRefused as refused:
+            raise ApiError(403, "csrf_failed", str(refused)) from None
+        if session is not None:
+            return Principal(is_admin=False, business_id=session.business_id, session_id=session.id)
     if scheme.lower() != "bearer" or not key:
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <api key>")
+        raise ApiError(
+            401, "unauthorized", "send Authorization: Bearer <api key>, or sign in on the page"
+        )
     admin_key = get_settings().admin_api_key.get_secret_value()
     if admin_key and hmac.compare_digest(key.encode(), admin_key.encode()):
         return Principal(is_admin=True)

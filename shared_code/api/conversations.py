@@ -1,4 +1,4 @@
-"""The conversation resource: list, read with messages, take over, release, send.
+"""The conversation resource: list, read with messages, take over, release, close, send.
 
 Same rules as the business endpoints: an owner key sees only its own business's conversations
 (anything else is "not found"); the owner's actions go through `owner_relay`, the same code the
@@ -53,6 +53,11 @@ def _conversation_json(row: asyncpg.Record) -> Json:
         "opened_at": row["opened_at"],
         "last_activity_at": row["last_activity_at"],
         "closed_at": row["closed_at"],
+        # What became of the lead (messaging.outcomes): booked, won (with its value), lost, spam.
+        "outcome": row["outcome"],
+        "outcome_value_micro": row["outcome_value_micro"],
+        "outcome_reason": row["outcome_reason"],
+        "outcome_at": row["outcome_at"],
     }
 
 
@@ -61,6 +66,7 @@ def _message_json(row: asyncpg.Record) -> Json:
         "id": row["id"],
         "direction": row["direction"],
         "author": row["author"],
+        "kind": row["kind"],  # "text", or "voicemail" (the body is its transcript)
         "body": row["body"],
         "media": row["media"],
         "status": row["status"],
@@ -120,6 +126,8 @@ async def _owner_action(
                 result = await owner_relay.take_over(w, row)
             elif action == "release":
                 result = await owner_relay.release(w, business, row, about=request)
+            elif action == "close":
+                result = await owner_relay.close(w, row)
             else:
                 result = await owner_relay.send_as_owner(w, business, row, text, about=request)
         except owner_relay.OwnerActionError as err:
@@ -136,6 +144,10 @@ async def take_over(principal: Principal, raw_id: str) -> tuple[int, Json]:
 
 async def release(principal: Principal, raw_id: str) -> tuple[int, Json]:
     return await _owner_action(principal, raw_id, "release")
+
+
+async def close(principal: Principal, raw_id: str) -> tuple[int, Json]:
+    return await _owner_action(principal, raw_id, "close")
 
 
 async def send_message(principal: Principal, raw_id: str, body: bytes) -> tuple[int, Json]:

@@ -324,7 +324,7 @@ async def _mark_sent(intent: asyncpg.Record, sent: SentMessage) -> None:
             message_sid=sent.sid, direction="outbound", segments=segments.segments,
             encoding=segments.encoding,
         ),
-    ]  # fmt: skip
+    ][: 1 if intent["kind"] == send_rules.LOGIN_CODE else 2]  # fmt: skip  # sign-in: not billed
     pool = await get_pool()
     written = await pool.fetchval(
         "WITH t AS (UPDATE outbound_texts SET status = 'sent', message_sid = $2,"
