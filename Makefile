@@ -23,6 +23,7 @@ dev: install
 	$(BIN)/python -m devhost serve
 
 test: install
+	./scripts/install-test-packages.sh
 	$(BIN)/python -m pytest
 
 lint: install
@@ -38,6 +39,7 @@ bench: install
 	$(BIN)/python -m bench.usage_ingest
 	$(BIN)/python -m bench.streaks
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.intake_accuracy
 
 clean:
 	rm -rf $(VENV) node_modules .data

@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from functions import (
+    followups,
     missed_call,
     notifications,
     outbox,
@@ -10,11 +11,17 @@ from functions import (
     sms_responder,
     streak_rewards,
     usage_logger,
+    voicemail,
+    web,
 )
+from shared_code.platform.azure_identity import check_azure_settings
 from shared_code.platform.observability import configure
 from shared_code.platform.settings import get_settings
 
 configure(get_settings().log_level)
+# In Azure, a missing setting (or an unresolved Key Vault reference) stops the worker here with
+# a message naming it, instead of connecting to Azurite or failing on every request.
+check_azure_settings()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (
@@ -25,5 +32,8 @@ for blueprint in (
     notifications.bp,
     outbox.bp,
     owner_api.bp,
+    followups.bp,
+    web.bp,
+    voicemail.bp,
 ):
     app.register_functions(blueprint)

@@ -19,9 +19,6 @@ param location string
 @description('Object id of the person or pipeline running azd (azd sets AZURE_PRINCIPAL_ID). Gets Key Vault Secrets Officer so secrets can be read back and rotated.')
 param principalId string = ''
 
-@description('Create the Event Grid subscriptions that deliver to the functions. Leave false on the very first deployment: Event Grid rejects a subscription to a function that does not exist yet ("Destination endpoint not found"). The azd postdeploy hook turns it on once the code is deployed.')
-param deployEventSubscriptions bool = false
-
 @description('Also open the public endpoints of PostgreSQL, Redis and the Event Grid topic (the app always uses private endpoints; Storage stays closed). Only for admin access such as running migrations from a laptop.')
 param allowPublicNetworkAccess bool = false
 
@@ -47,6 +44,10 @@ param twilioAccountSid string = ''
 @description('OPENAI_API_KEY. Stored in Key Vault; only referenced by the app when openAiEnabled is true.')
 param openAiApiKey string
 
+@secure()
+@description('LINK_SIGNING_SECRET (signs the owner\'s voicemail listen links and web sessions). Generated on first deployment, then read back from Key Vault.')
+param linkSigningSecret string
+
 @description('Use the OpenAI assistant (OPENAI_API_KEY from Key Vault). False leaves OPENAI_API_KEY empty, so the scripted intake answers.')
 param openAiEnabled bool = false
 
@@ -63,17 +64,43 @@ param customPublicBaseUrl string = ''
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound on Flex Consumption instances. Each instance keeps a PostgreSQL pool of up to 10 connections: size the database (postgresSkuName in resources.bicep) before raising this.')
+@description('Upper bound on Flex Consumption instances. Each instance keeps a PostgreSQL pool of up to databasePoolSize connections (through PgBouncer on General Purpose): see docs/scaling.md before raising this.')
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('PostgreSQL compute size. Burstable B1ms allows about 50 connections; use a General Purpose size (for example Standard_D2ds_v5) for real traffic.')
-param postgresSkuName string = 'Standard_B1ms'
+@description('PostgreSQL compute size. The production default, General Purpose Standard_D2ds_v5, has the built-in PgBouncer (port 6432) the app connects through. The cheap option for trials: Standard_B1ms with postgresSkuTier Burstable (35 user connections, no PgBouncer). See docs/scaling.md.')
+param postgresSkuName string = 'Standard_D2ds_v5'
 
-@description('PostgreSQL tier matching postgresSkuName.')
+@description('PostgreSQL tier matching postgresSkuName. Anything but Burstable turns PgBouncer on.')
 @allowed(['Burstable', 'GeneralPurpose', 'MemoryOptimized'])
-param postgresSkuTier string = 'Burstable'
+param postgresSkuTier string = 'GeneralPurpose'
+
+@description('DATABASE_POOL_SIZE: PostgreSQL connections per worker process (see docs/scaling.md).')
+@minValue(1)
+@maxValue(20)
+param databasePoolSize int = 5
+
+@description('Always-ready instances for the HTTP trigger group (Twilio webhooks answer within 15 s even after a quiet hour). 0 saves the idle cost and accepts cold starts.')
+@minValue(0)
+@maxValue(20)
+param httpAlwaysReady int = 1
+
+@description('Key Vault purge protection. Off by default so `azd down --purge` and a new `azd up` with the same environment name work; on for production (irreversible: the vault name then stays blocked for 90 days after deletion).')
+param keyVaultPurgeProtection bool = false
+
+@description('Azure Managed Redis high availability (a replica). Off by default: Redis is a cache whose loss never breaks correctness.')
+param redisHighAvailability bool = false
+
+@description('Log every queue read (trigger polls) to Log Analytics. Off by default: a constant ingestion bill.')
+param queueReadLogs bool = false
+
+@description('Days voicemail audio is kept (VOICEMAIL_RETENTION_DAYS, and the Blob lifecycle rule behind it).')
+@minValue(1)
+param voicemailRetentionDays int = 90
+
+@description('Create the public-read storage account for the static voice fallback TwiML of each Twilio number (README: "Voice fallback URL").')
+param voiceFallback bool = true
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -94,7 +121,6 @@ module resources 'resources.bicep' = {
     tags: tags
     resourceToken: resourceToken
     principalId: principalId
-    deployEventSubscriptions: deployEventSubscriptions
     allowPublicNetworkAccess: allowPublicNetworkAccess
     postgresAllowedIpAddress: postgresAllowedIpAddress
     postgresAdminPassword: postgresAdminPassword
@@ -102,6 +128,7 @@ module resources 'resources.bicep' = {
     twilioAuthToken: twilioAuthToken
     twilioAccountSid: twilioAccountSid
     openAiApiKey: openAiApiKey
+    linkSigningSecret: linkSigningSecret
     openAiEnabled: openAiEnabled
     openAiBaseUrl: openAiBaseUrl
     openAiModel: openAiModel
@@ -110,6 +137,13 @@ module resources 'resources.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     postgresSkuName: postgresSkuName
     postgresSkuTier: postgresSkuTier
+    databasePoolSize: databasePoolSize
+    httpAlwaysReady: httpAlwaysReady
+    keyVaultPurgeProtection: keyVaultPurgeProtection
+    redisHighAvailability: redisHighAvailability
+    queueReadLogs: queueReadLogs
+    voicemailRetentionDays: voicemailRetentionDays
+    voiceFallback: voiceFallback
   }
 }
 
@@ -125,3 +159,5 @@ output EVENTGRID_DEAD_LETTER_CONTAINER string = resources.outputs.deadLetterCont
 output POSTGRES_SERVER_NAME string = resources.outputs.postgresServerName
 output PUBLIC_BASE_URL string = resources.outputs.publicBaseUrl
 output APPLICATIONINSIGHTS_NAME string = resources.outputs.applicationInsightsName
+output VOICE_FALLBACK_BASE_URL string = resources.outputs.voiceFallbackBaseUrl
+output VOICE_FALLBACK_STORAGE_NAME string = resources.outputs.voiceFallbackStorageName

@@ -1,5 +1,5 @@
 // Every NeverMiss resource, in one resource group. Plain resources (no registry modules) so that
-// checkov and the tests in tests/test_infra.py can read all of it offline.
+// checkov and the tests in tests/infra/ can read all of it offline.
 //
 // Network shape: the Function App is integrated into a VNet and reaches PostgreSQL, Redis, Storage
 // and the Event Grid topic through private endpoints. The public endpoints of PostgreSQL, Redis and
@@ -7,12 +7,16 @@
 // firewall admits only trusted Azure services (Event Grid dead-lettering). Key Vault stays public
 // behind RBAC (see its suppressions). The Function App itself is public: Twilio must reach the
 // webhooks, which check X-Twilio-Signature on every request.
+//
+// Identity, not keys: the app reaches Storage (queues, blobs) and the Event Grid topic with its
+// managed identity (shared_code/platform/azure_identity.py), so the storage account refuses shared
+// keys and the topic its access keys. Key Vault keeps what has no identity alternative here: the
+// PostgreSQL password, the Redis access key, Twilio's and OpenAI's credentials, generated secrets.
 
 param location string
 param tags object
 param resourceToken string
 param principalId string
-param deployEventSubscriptions bool
 param allowPublicNetworkAccess bool
 param postgresAllowedIpAddress string
 @secure()
@@ -24,6 +28,8 @@ param twilioAuthToken string
 param twilioAccountSid string
 @secure()
 param openAiApiKey string
+@secure()
+param linkSigningSecret string
 param openAiEnabled bool
 param openAiBaseUrl string
 param openAiModel string
@@ -34,9 +40,34 @@ param maximumInstanceCount int
 @description('Concurrent HTTP requests one instance takes. The handlers are async and answer in milliseconds; the Flex default for Python (1) would start an instance, and a database pool, per concurrent webhook.')
 param httpPerInstanceConcurrency int = 16
 
-@description('PostgreSQL compute. Burstable B1ms allows ~50 connections and each instance opens a pool of up to 10: raise this (General Purpose) before raising maximumInstanceCount or traffic.')
+@description('PostgreSQL compute. General Purpose (the default, Standard_D2ds_v5) gets the built-in PgBouncer on port 6432, which the app connects through; Burstable B1ms (35 user connections, no PgBouncer) is the cheap option for trials. See docs/scaling.md.')
 param postgresSkuName string
 param postgresSkuTier string
+
+@description('DATABASE_POOL_SIZE: connections one worker process keeps. Through PgBouncer these are cheap client connections (up to 5,000); on Burstable without it, instances x this must stay under 35.')
+@minValue(1)
+@maxValue(20)
+param databasePoolSize int = 5
+
+@description('Warm instances kept for the HTTP trigger group (Twilio gives a webhook 15 s; a cold start costs seconds). Billed while idle.')
+@minValue(0)
+param httpAlwaysReady int = 1
+
+@description('Key Vault purge protection. Off by default so `azd down --purge` followed by `azd up` in the same environment works; turn it on for production (it can never be turned off again).')
+param keyVaultPurgeProtection bool
+
+@description('Azure Managed Redis high availability (a replica). Off by default: Redis only speeds things up and losing it never breaks correctness, so the replica would double the cost for nothing essential.')
+param redisHighAvailability bool
+
+@description('Send the queue service\'s StorageRead logs (every dequeue and peek of the queue triggers) to Log Analytics. Off by default: a constant ingestion bill; writes and deletes are always logged.')
+param queueReadLogs bool
+
+@description('Days voicemail audio is kept in the voicemails container (VOICEMAIL_RETENTION_DAYS): the app\'s retention timer deletes it, and a lifecycle rule deletes anything older as a backstop.')
+@minValue(1)
+param voicemailRetentionDays int = 90
+
+@description('Create the public-read storage account that serves each Twilio number\'s static voice fallback TwiML (README: "Voice fallback URL").')
+param voiceFallback bool
 
 // ---------------------------------------------------------------- names
 var functionAppName = 'func-${resourceToken}'
@@ -53,15 +84,23 @@ var applicationInsightsName = 'appi-${resourceToken}'
 var vnetName = 'vnet-${resourceToken}'
 var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
+var voicemailContainerName = 'voicemails' // VOICEMAIL_CONTAINER
+var fallbackStorageName = 'stfb${resourceToken}'
+var fallbackContainerName = 'twiml'
+// PgBouncer is built into General Purpose and Memory Optimized servers only.
+var postgresPgBouncer = postgresSkuTier != 'Burstable'
+var postgresAppPort = postgresPgBouncer ? 6432 : 5432
 
-// The storage queues the app uses (functions/missed_call.py, functions/sms_responder.py) and the
-// poison queues the host moves a message to after maxDequeueCount (host.json). The host creates
+// The storage queues the app uses (functions/missed_call.py, sms_responder.py, voicemail.py) and
+// the poison queues the host moves a message to after maxDequeueCount (host.json). The host creates
 // them on demand too; declaring them makes the names reviewable and testable.
 var queueNames = [
   'calls'
   'calls-poison'
   'messages'
   'messages-poison'
+  'recordings'
+  'recordings-poison'
 ]
 
 // Built-in role definition ids.
@@ -158,11 +197,10 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
 
 // ---------------------------------------------------------------- storage
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
-  // checkov:skip=CKV2_AZURE_1:Microsoft-managed keys are enough here: queues hold transient webhook hand-offs and blobs hold the deployment package and dead-lettered events.
-  // checkov:skip=CKV2_AZURE_40:shared_code/queues.py builds its QueueClient from a connection string (STORAGE_CONNECTION, a Key Vault reference). The Functions host itself uses the managed identity. Disable shared keys once the app's queue client uses DefaultAzureCredential.
-  // checkov:skip=CKV2_AZURE_41:No SAS tokens are issued; the only key use is the app's connection string kept in Key Vault.
+  // checkov:skip=CKV2_AZURE_1:Microsoft-managed keys are enough here: queues hold transient webhook hand-offs; blobs hold the deployment package, dead-lettered events and voicemail audio (private, deleted after VOICEMAIL_RETENTION_DAYS), all encrypted at rest by the platform.
+  // checkov:skip=CKV2_AZURE_41:Shared keys are disabled (allowSharedKeyAccess false), so no SAS token can be signed with an account key; a SAS expiration policy would govern nothing.
   // checkov:skip=CKV_AZURE_206:Locally redundant is enough for transient queue messages and a redeployable package; geo-replication would double the cost for no recovery benefit.
-  // checkov:skip=CKV_AZURE_33:Queue service logging goes through diagnostic settings to Log Analytics (storageQueueDiagnostics), not classic Storage Analytics logging.
+  // checkov:skip=CKV_AZURE_33:Queue service logging goes through diagnostic settings to Log Analytics (storageQueueDiagnostics), not classic Storage Analytics logging (which needs shared keys).
   // checkov:skip=CKV_AZURE_59:publicNetworkAccess stays Enabled only so the trusted-service bypass lets Event Grid dead-letter into blob storage; networkAcls denies everything else.
   // checkov:skip=CKV_AZURE_43:The name is 'st' plus a 13-character lowercase uniqueString(): 15 lowercase letters and digits, which checkov cannot evaluate.
   name: storageAccountName
@@ -176,7 +214,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
     accessTier: 'Hot'
     allowBlobPublicAccess: false
     allowCrossTenantReplication: false
-    allowSharedKeyAccess: true
+    allowSharedKeyAccess: false // the host, the deployment and the app all use the managed identity
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
@@ -219,6 +257,53 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// Voicemail audio (shared_code/platform/blobs.py): private, reached only through the app.
+resource voicemailContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = {
+  parent: blobService
+  name: voicemailContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// The backstop of the app's voicemail retention timer: the platform deletes audio older than
+// VOICEMAIL_RETENTION_DAYS (evaluated about once a day) even if the timer never ran.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2024-01-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'delete-old-voicemails'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${voicemailContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterCreationGreaterThan: voicemailRetentionDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+  dependsOn: [
+    voicemailContainer
+  ]
+}
+
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2024-01-01' = {
   parent: storage
   name: 'default'
@@ -239,7 +324,7 @@ resource storageQueueDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-
     logs: [
       {
         category: 'StorageRead'
-        enabled: true
+        enabled: queueReadLogs // every trigger poll is a read: off unless asked for
       }
       {
         category: 'StorageWrite'
@@ -258,6 +343,8 @@ resource keyVault 'Microsoft.KeyVault/vaults@2024-11-01' = {
   // checkov:skip=CKV_AZURE_189:App Service resolves Key Vault references and azd reads generated secrets back (secretOrRandomPassword) over the public endpoint; access is Entra RBAC only, no access policies.
   // checkov:skip=CKV2_AZURE_32:See CKV_AZURE_189: the vault keeps its public endpoint (RBAC-protected) so Key Vault references and azd can reach it.
   // checkov:skip=CKV_AZURE_109:See CKV_AZURE_189: no IP firewall, because App Service and azd reach the vault from addresses that are not fixed; RBAC guards every read.
+  // checkov:skip=CKV_AZURE_42:Soft delete is on (90 days); purge protection, the other half of this check, is the keyVaultPurgeProtection parameter (see CKV_AZURE_110).
+  // checkov:skip=CKV_AZURE_110:Purge protection is the keyVaultPurgeProtection parameter, off by default so `azd down --purge` then `azd up` in the same environment works (a purge-protected vault blocks its name for 90 days); turn it on for production.
   name: keyVaultName
   location: location
   tags: tags
@@ -270,7 +357,8 @@ resource keyVault 'Microsoft.KeyVault/vaults@2024-11-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
-    enablePurgeProtection: true
+    // The API refuses false once enabled (and never needs it): leave it out when off.
+    enablePurgeProtection: keyVaultPurgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
@@ -281,7 +369,7 @@ resource keyVault 'Microsoft.KeyVault/vaults@2024-11-01' = {
 
 // Secrets. App settings reference them (@Microsoft.KeyVault(SecretUri=...)) without a version, so
 // the app picks up a new version on restart or within 24 hours. Generated and externally issued
-// secrets (admin key, Twilio token, OpenAI key, PostgreSQL password) come in through azd's
+// secrets (admin key, link signing secret, Twilio token, OpenAI key, PostgreSQL password) come in through azd's
 // secretOrRandomPassword, which reads the current value back from this vault: a value rotated in
 // Key Vault survives the next `azd provision`. Derived secrets are recomputed on every deployment.
 var secretAttributes = {
@@ -295,6 +383,20 @@ resource databaseUrlSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
   properties: {
     contentType: 'text/plain'
     attributes: secretAttributes
+    // Through the built-in PgBouncer (6432) when the tier has it; the app then runs with
+    // DATABASE_POOLER=pgbouncer (no prepared-statement cache).
+    value: 'postgresql://${postgresAdminLogin}:${uriComponent(postgresAdminPassword)}@${postgres.properties.fullyQualifiedDomainName}:${postgresAppPort}/${postgresDatabaseName}?sslmode=require'
+  }
+}
+
+resource databaseMigrationUrlSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
+  // checkov:skip=CKV_AZURE_41:Recomputed on every deployment from the server's admin password; an expiry would silently break migrations.
+  parent: keyVault
+  name: 'DATABASE-MIGRATION-URL'
+  properties: {
+    contentType: 'text/plain'
+    attributes: secretAttributes
+    // Migrations hold an advisory lock across statements: the direct port, never PgBouncer.
     value: 'postgresql://${postgresAdminLogin}:${uriComponent(postgresAdminPassword)}@${postgres.properties.fullyQualifiedDomainName}:5432/${postgresDatabaseName}?sslmode=require'
   }
 }
@@ -310,6 +412,9 @@ resource postgresPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' =
   }
 }
 
+// The one listKeys() left: redis-py authenticates with a password, and Entra ID tokens would need
+// the separate redis-entraid provider (token refresh and re-AUTH of pooled connections), not
+// deployed or testable here. Redis holds nothing correctness depends on (README, "Why the key").
 resource redisUrlSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
   // checkov:skip=CKV_AZURE_41:Recomputed from the cache's access key on every deployment; an expiry would silently break the app.
   parent: keyVault
@@ -318,28 +423,6 @@ resource redisUrlSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
     contentType: 'text/plain'
     attributes: secretAttributes
     value: 'rediss://:${uriComponent(redisDatabase.listKeys().primaryKey)}@${redis.properties.hostName}:10000/0'
-  }
-}
-
-resource storageConnectionSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
-  // checkov:skip=CKV_AZURE_41:Recomputed from the account key on every deployment; an expiry would silently break the app.
-  parent: keyVault
-  name: 'STORAGE-CONNECTION'
-  properties: {
-    contentType: 'text/plain'
-    attributes: secretAttributes
-    value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
-  }
-}
-
-resource eventGridKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
-  // checkov:skip=CKV_AZURE_41:Recomputed from the topic's access key on every deployment; an expiry would silently break the app.
-  parent: keyVault
-  name: 'EVENTGRID-TOPIC-KEY'
-  properties: {
-    contentType: 'text/plain'
-    attributes: secretAttributes
-    value: eventGridTopic.listKeys().key1
   }
 }
 
@@ -365,6 +448,17 @@ resource openAiApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
   }
 }
 
+resource linkSigningSecretSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
+  // checkov:skip=CKV_AZURE_41:Rotated by operators (README); an expiry would invalidate every listen link and web session at once.
+  parent: keyVault
+  name: 'LINK-SIGNING-SECRET'
+  properties: {
+    contentType: 'text/plain'
+    attributes: secretAttributes
+    value: linkSigningSecret
+  }
+}
+
 resource adminApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
   // checkov:skip=CKV_AZURE_41:Rotated by operators (README); an expiry would lock admins out.
   parent: keyVault
@@ -379,7 +473,6 @@ resource adminApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
 // ---------------------------------------------------------------- event grid
 resource eventGridTopic 'Microsoft.EventGrid/topics@2025-02-15' = {
   // checkov:skip=CKV_AZURE_193:publicNetworkAccess is Disabled unless allowPublicNetworkAccess (default false) is set; checkov cannot evaluate the parameter. The app publishes through the private endpoint.
-  // checkov:skip=CKV_AZURE_192:shared_code/platform/events.py publishes with EVENTGRID_TOPIC_KEY (AzureKeyCredential), as the design specifies; the key lives in Key Vault. The app's identity already holds EventGrid Data Sender for a switch to Entra auth.
   name: eventGridTopicName
   location: location
   tags: tags
@@ -389,7 +482,7 @@ resource eventGridTopic 'Microsoft.EventGrid/topics@2025-02-15' = {
   properties: {
     inputSchema: 'CloudEventSchemaV1_0'
     publicNetworkAccess: allowPublicNetworkAccess ? 'Enabled' : 'Disabled'
-    disableLocalAuth: false
+    disableLocalAuth: true // the app publishes with its identity (EventGrid Data Sender), no key
     minimumTlsVersionAllowed: '1.2'
   }
 }
@@ -431,6 +524,9 @@ resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   }
 }
 
+// The server's children go one at a time: database, then each configuration, then the firewall
+// rule, then (below) the private endpoint. The server refuses concurrent changes with
+// "ServerIsBusy" (the AVM module serialises them for that reason).
 resource postgresDatabase 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
   parent: postgres
   name: postgresDatabaseName
@@ -447,6 +543,23 @@ resource postgresTls 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2
     value: 'on'
     source: 'user-override'
   }
+  dependsOn: [
+    postgresDatabase
+  ]
+}
+
+// The built-in PgBouncer (port 6432, transaction pooling), on General Purpose / Memory Optimized
+// only; dynamic, no restart. DATABASE_URL goes through it, DATABASE_MIGRATION_URL does not.
+resource postgresPgBouncer 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = if (postgresPgBouncer) {
+  parent: postgres
+  name: 'pgbouncer.enabled'
+  properties: {
+    value: 'true'
+    source: 'user-override'
+  }
+  dependsOn: [
+    postgresTls
+  ]
 }
 
 resource postgresAdminFirewall 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (allowPublicNetworkAccess && !empty(postgresAllowedIpAddress)) {
@@ -456,6 +569,10 @@ resource postgresAdminFirewall 'Microsoft.DBforPostgreSQL/flexibleServers/firewa
     startIpAddress: postgresAllowedIpAddress
     endIpAddress: postgresAllowedIpAddress
   }
+  dependsOn: [
+    postgresTls
+    postgresPgBouncer
+  ]
 }
 
 // ---------------------------------------------------------------- redis
@@ -473,7 +590,7 @@ resource redis 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
   }
   properties: {
     minimumTlsVersion: '1.2'
-    highAvailability: 'Enabled'
+    highAvailability: redisHighAvailability ? 'Enabled' : 'Disabled' // see redisHighAvailability
     publicNetworkAccess: allowPublicNetworkAccess ? 'Enabled' : 'Disabled'
   }
 }
@@ -486,8 +603,8 @@ resource redisDatabase 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' = 
     port: 10000
     clusteringPolicy: 'NoCluster'
     evictionPolicy: 'VolatileLRU'
-    // shared_code/cache.py connects with REDIS_URL (access key kept in Key Vault); Entra tokens
-    // would need a credential provider in the redis client first.
+    // shared_code/platform/cache.py connects with REDIS_URL (access key kept in Key Vault); see
+    // redisUrlSecret for why not Entra ID.
     accessKeysAuthentication: 'Enabled'
   }
 }
@@ -570,6 +687,13 @@ resource privateEndpoints 'Microsoft.Network/privateEndpoints@2024-05-01' = [
         }
       ]
     }
+    // Last in the PostgreSQL chain (see postgresDatabase): the server takes one change at a time.
+    dependsOn: [
+      postgresAdminFirewall
+      postgresPgBouncer
+      postgresTls
+      postgresDatabase
+    ]
   }
 ]
 
@@ -605,6 +729,14 @@ resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
     reserved: true // Linux
   }
 }
+
+// The HTTP trigger group (every webhook and API route) kept warm; other groups start on demand.
+var httpAlwaysReadyGroups = [
+  {
+    name: 'http'
+    instanceCount: httpAlwaysReady
+  }
+]
 
 resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
   // checkov:skip=CKV_AZURE_56:Twilio cannot sign in through App Service Authentication; every webhook checks X-Twilio-Signature and the /api/v1 routes check a Bearer API key.
@@ -649,6 +781,8 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
             perInstanceConcurrency: httpPerInstanceConcurrency
           }
         }
+        // Twilio waits 15 s for a webhook; a cold start (Python worker, imports) costs seconds.
+        alwaysReady: (httpAlwaysReady > 0) ? httpAlwaysReadyGroups : []
       }
       runtime: {
         name: 'python'
@@ -676,6 +810,8 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
 }
 
 // ---------------------------------------------------------------- role assignments
+// Storage Blob Data Owner (the host's own storage and the deployment package need it, per the
+// Flex Consumption docs) includes what the app's voicemail archive needs (Blob Data Contributor).
 resource appStorageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, functionApp.id, roles.storageBlobDataOwner)
   scope: storage
@@ -749,12 +885,13 @@ resource deployerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04
 // Twilio signs the URL it calls; the app recomputes the signature over PUBLIC_BASE_URL + path.
 var publicBaseUrl = empty(customPublicBaseUrl) ? 'https://${functionApp.properties.defaultHostName}' : customPublicBaseUrl
 
-// One entry per key of local.settings.example.json (tests/test_infra.py checks it), except:
+// One entry per key of local.settings.example.json and per setting the app reads
+// (tests/infra/test_infra_matches_app.py checks both), except:
 //   FUNCTIONS_WORKER_RUNTIME  -> functionAppConfig.runtime (Flex Consumption rejects the setting)
 //   AzureWebJobsFeatureFlags  -> worker indexing is the default on Functions v4
-//   AzureWebJobsStorage       -> AzureWebJobsStorage__accountName (the host, by managed identity)
-//                                + STORAGE_CONNECTION (the app's own queue client, from Key Vault;
-//                                shared_code/platform/settings.py reads it as an alias of AzureWebJobsStorage)
+//   AzureWebJobsStorage       -> AzureWebJobsStorage__accountName + __credential: the host and the
+//                                app's own queue and blob clients, all by managed identity
+//   EVENTGRID_TOPIC_KEY       -> none: the app publishes with its identity (the topic has no keys)
 // Secrets are Key Vault references, never values.
 resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   // checkov reads every sites/config resource as the 'web' site configuration. These checks are
@@ -771,13 +908,17 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   properties: {
     AzureWebJobsStorage__accountName: storage.name
     AzureWebJobsStorage__credential: 'managedidentity'
-    STORAGE_CONNECTION: '@Microsoft.KeyVault(SecretUri=${storageConnectionSecret.properties.secretUri})'
+    // On Python <= 3.12 the worker would load its own bundled azure-functions; the app needs the
+    // pinned one (func.CloudEvent, 1.25+) or indexing the Event Grid functions fails.
+    PYTHON_ISOLATE_WORKER_DEPENDENCIES: '1'
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
     DATABASE_URL: '@Microsoft.KeyVault(SecretUri=${databaseUrlSecret.properties.secretUri})'
+    DATABASE_POOLER: postgresPgBouncer ? 'pgbouncer' : 'none'
+    DATABASE_MIGRATION_URL: '@Microsoft.KeyVault(SecretUri=${databaseMigrationUrlSecret.properties.secretUri})'
+    DATABASE_POOL_SIZE: string(databasePoolSize)
     REDIS_URL: '@Microsoft.KeyVault(SecretUri=${redisUrlSecret.properties.secretUri})'
     EVENTGRID_TOPIC_ENDPOINT: eventGridTopic.properties.endpoint
-    EVENTGRID_TOPIC_KEY: '@Microsoft.KeyVault(SecretUri=${eventGridKeySecret.properties.secretUri})'
     PUBLIC_BASE_URL: publicBaseUrl
     TWILIO_ACCOUNT_SID: twilioAccountSid
     TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${twilioAuthTokenSecret.properties.secretUri})'
@@ -786,7 +927,21 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     OPENAI_BASE_URL: openAiBaseUrl
     OPENAI_MODEL: openAiModel
     ADMIN_API_KEY: '@Microsoft.KeyVault(SecretUri=${adminApiKeySecret.properties.secretUri})'
-    RING_TIMEOUT_SECONDS: '20'
+    LINK_SIGNING_SECRET: '@Microsoft.KeyVault(SecretUri=${linkSigningSecretSecret.properties.secretUri})'
+    LISTEN_LINK_DAYS: '7'
+    VOICEMAIL_CONTAINER: voicemailContainer.name
+    VOICEMAIL_MAX_SECONDS: '120'
+    VOICEMAIL_RETENTION_DAYS: string(voicemailRetentionDays)
+    VOICEMAIL_RETENTION_SCHEDULE: '0 30 4 * * *'
+    RECORDING_STORAGE: 'twilio'
+    RECORDINGS_S3_BUCKET: ''
+    RECORDINGS_S3_PREFIX: ''
+    TRANSCRIPTION: 'auto'
+    TRANSCRIPTION_MODEL: 'gpt-4o-mini-transcribe'
+    TRANSCRIPTION_PRICE_PER_MINUTE_MICRO: '3000'
+    TRANSCRIPTION_TIMEOUT_SECONDS: '30'
+    TRANSCRIPTION_MAX_ATTEMPTS: '5'
+    RING_TIMEOUT_SECONDS: '18'
     MIN_ANSWERED_SECONDS: '8'
     TEXT_BACK_COOLDOWN_HOURS: '24'
     QUIET_HOURS_START: '21:00'
@@ -826,26 +981,90 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     appKeyVaultSecretsUser
     appStorageBlobOwner
     appStorageQueueContributor
+    appEventGridSender
     appMetricsPublisher
     privateDnsZoneGroups
   ]
 }
 
 // ---------------------------------------------------------------- event grid subscriptions
-// Generated from shared_code/event_subscriptions.json (inside the module), the declaration devhost
-// uses too. Off on the first deployment: see deployEventSubscriptions in main.bicep.
-module eventSubscriptions 'event-subscriptions.bicep' = if (deployEventSubscriptions) {
-  name: 'nevermiss-event-subscriptions'
-  params: {
-    topicName: eventGridTopic.name
-    functionAppName: functionApp.name
-    storageAccountName: storage.name
-    deadLetterContainerName: deadLetterContainer.name
+// Not here: the azd postdeploy hook owns them (infra/hooks/postdeploy.sh deploys
+// event-subscriptions.bicep once the functions exist). ARM's incremental mode leaves them in place
+// on every later `azd provision`, which therefore never re-validates them against an app that is
+// restarting for new settings.
+
+// ---------------------------------------------------------------- voice fallback
+// A public-read container holding one static TwiML document per Twilio number (dial the owner),
+// set as the number's Voice fallback URL (HTTP GET): calls still reach the owner when the app is
+// down. Its own account, so the app's account stays closed to the internet. README: "Voice
+// fallback URL".
+resource fallbackStorage 'Microsoft.Storage/storageAccounts@2024-01-01' = if (voiceFallback) {
+  // checkov:skip=CKV_AZURE_190:The container serves static TwiML to Twilio, which fetches the fallback URL anonymously; blobs are readable by exact (unguessable) name only, the container is not listable.
+  // checkov:skip=CKV_AZURE_59:Twilio fetches the fallback TwiML from the internet; nothing else is stored here.
+  // checkov:skip=CKV2_AZURE_1:The documents are public by design (static TwiML); customer-managed keys would protect nothing.
+  // checkov:skip=CKV_AZURE_206:Locally redundant is enough for a few small documents the operator can re-upload from the README.
+  // checkov:skip=CKV_AZURE_33:No queues are used in this account.
+  // checkov:skip=CKV2_AZURE_33:A private endpoint would hide the documents from Twilio, their only reader.
+  // checkov:skip=CKV2_AZURE_38:Soft delete is on for blobs (fallbackBlobService); the documents are re-created from the README steps.
+  // checkov:skip=CKV2_AZURE_47:Anonymous blob read is the point: Twilio fetches the fallback TwiML without credentials.
+  // checkov:skip=CKV_AZURE_43:The name is 'stfb' plus a 13-character lowercase uniqueString(): 17 lowercase letters and digits, which checkov cannot evaluate.
+  name: fallbackStorageName
+  // checkov:skip=CKV_AZURE_35:Twilio fetches the fallback TwiML from addresses that are not fixed, so the firewall admits everyone; the account holds nothing else and refuses shared keys.
+  // checkov:skip=CKV_AZURE_44:minimumTlsVersion is TLS1_2 below; checkov reads no properties of a conditional resource (deployed only with voiceFallback).
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
   }
-  dependsOn: [
-    appSettings
-    topicDeadLetterWriter
-  ]
+  properties: {
+    accessTier: 'Hot'
+    allowBlobPublicAccess: true // anonymous read of the TwiML blobs (container level 'Blob')
+    allowCrossTenantReplication: false
+    allowSharedKeyAccess: false // uploads go through Entra ID (az storage blob upload --auth-mode login)
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource fallbackBlobService 'Microsoft.Storage/storageAccounts/blobServices@2024-01-01' = if (voiceFallback) {
+  parent: fallbackStorage
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource fallbackContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = if (voiceFallback) {
+  // checkov:skip=CKV_AZURE_34:Blob-level anonymous read (not container listing) is how Twilio fetches the fallback TwiML.
+  parent: fallbackBlobService
+  name: fallbackContainerName
+  properties: {
+    publicAccess: 'Blob'
+  }
+}
+
+// The person running azd uploads the TwiML documents with their Entra identity.
+resource deployerFallbackWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (voiceFallback && !empty(principalId)) {
+  name: guid(fallbackStorageName, principalId, roles.storageBlobDataContributor)
+  scope: fallbackStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: principalId
+  }
 }
 
 output functionAppName string = functionApp.name
@@ -856,3 +1075,5 @@ output deadLetterContainerName string = deadLetterContainer.name
 output postgresServerName string = postgres.name
 output publicBaseUrl string = publicBaseUrl
 output applicationInsightsName string = applicationInsights.name
+output voiceFallbackBaseUrl string = voiceFallback ? 'https://${fallbackStorageName}.blob.${environment().suffixes.storage}/${fallbackContainerName}/' : ''
+output voiceFallbackStorageName string = voiceFallback ? fallbackStorageName : ''

@@ -120,14 +120,20 @@ async def incoming(form: TwilioForm) -> TwimlResult:
     return EMPTY_RESPONSE
 
 
+def _error_code(value: str | None) -> int | None:
+    """Twilio's error codes are five digits; anything else (a fuzzed or garbled field) is no
+    code at all rather than a value the int column refuses (the webhook would answer 503)."""
+    text = (value or "").strip()
+    if not text.isdecimal() or len(text) > 6:
+        return None
+    return int(text)
+
+
 @twilio_webhook
 async def status(form: TwilioForm) -> TwimlResult:
     sid = _message_sid(form)
     state = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
-    try:
-        error_code = int(form["ErrorCode"]) if form.get("ErrorCode") else None
-    except ValueError:
-        error_code = None
+    error_code = _error_code(form.get("ErrorCode"))
     if sid and state:
         # Imported on first use: it brings the sending side (alerts, Twilio's REST client),
         # which the inbound webhooks' cold start must not pay for (bench/cold_start).

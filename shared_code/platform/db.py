@@ -42,18 +42,44 @@ async def get_pool() -> asyncpg.Pool:
         _pool_lock = asyncio.Lock()
     async with _pool_lock:
         if _pool is None or _pool_loop is not loop:
-            dsn = get_settings().database_url.get_secret_value()
+            settings = get_settings()
+            dsn = settings.database_url.get_secret_value()
             if not dsn:
                 raise RuntimeError("DATABASE_URL is not set")
-            if get_settings().migrate_on_start:
+            if settings.migrate_on_start:
                 # Each worker process brings the schema up to date once, before its first
                 # query (the advisory lock makes concurrent cold starts take turns).
-                await migrate(dsn)
+                await migrate()
             _pool = await asyncpg.create_pool(
-                dsn, min_size=1, max_size=10, init=_init_connection, command_timeout=30
+                dsn,
+                min_size=1,
+                max_size=settings.database_pool_size,
+                init=_init_connection,
+                command_timeout=30,
+                **pooler_options(),
             )
             _pool_loop = loop
     return _pool
+
+
+def pooler_options() -> dict[str, Any]:
+    """asyncpg options for the pooler in front of PostgreSQL. PgBouncer in transaction mode hands
+    each transaction to any server connection, so a statement asyncpg prepared on one is unknown
+    on the next ("prepared statement ... does not exist"): no statement cache there. Measured
+    cost: tests/platform/test_pgbouncer.py shows the failure without it."""
+    if get_settings().database_pooler == "pgbouncer":
+        return {"statement_cache_size": 0}
+    return {}
+
+
+def migration_dsn() -> str:
+    """Migrations hold an advisory lock across statements and run DDL: the direct port, not
+    the pooler, when DATABASE_MIGRATION_URL names it."""
+    settings = get_settings()
+    return (
+        settings.database_migration_url.get_secret_value()
+        or settings.database_url.get_secret_value()
+    )
 
 
 async def close_pool() -> None:
@@ -69,8 +95,8 @@ def migration_files() -> list[Path]:
 
 async def migrate(dsn: str | None = None) -> list[str]:
     """Apply every migration not yet recorded; returns the names applied now."""
-    dsn = dsn or get_settings().database_url.get_secret_value()
-    conn: asyncpg.Connection = await asyncpg.connect(dsn)
+    dsn = dsn or migration_dsn()
+    conn: asyncpg.Connection = await asyncpg.connect(dsn, **pooler_options())
     applied_now: list[str] = []
     try:
         await conn.execute(

@@ -77,12 +77,15 @@ def _get_publisher() -> EventGridPublisherClient | None:
     if _publisher is None or _publisher_loop is not loop:
         # On the first publish, not at import: a worker that only answers webhooks never
         # publishes, and azure-eventgrid is a cold start's cost.
-        from azure.core.credentials import AzureKeyCredential
         from azure.eventgrid.aio import EventGridPublisherClient
 
+        from shared_code.platform import azure_identity
+
+        # The topic key locally (devhost's topic); the managed identity in Azure, where the
+        # topic refuses keys (EventGrid Data Sender; azure_identity).
         _publisher = EventGridPublisherClient(
             settings.eventgrid_topic_endpoint,
-            AzureKeyCredential(settings.eventgrid_topic_key.get_secret_value()),
+            azure_identity.eventgrid_credential(settings),
             retry_total=1,
             connection_timeout=2,
             read_timeout=5,

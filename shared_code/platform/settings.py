@@ -21,11 +21,27 @@ class Settings(BaseSettings):
 
     # Infrastructure
     database_url: SecretStr = Field(default=SecretStr(""), alias="DATABASE_URL")
+    # "pgbouncer": DATABASE_URL goes through PgBouncer in transaction mode (Azure's built-in one
+    # on port 6432), so asyncpg keeps no prepared statements across transactions; migrations then
+    # take DATABASE_MIGRATION_URL (the direct port 5432) when set.
+    database_pooler: Literal["none", "pgbouncer"] = Field(default="none", alias="DATABASE_POOLER")
+    database_migration_url: SecretStr = Field(default=SecretStr(""), alias="DATABASE_MIGRATION_URL")
+    # Connections one worker process may hold. Flex Consumption runs many instances (see
+    # docs/scaling.md): instances x this must stay under the server's (or PgBouncer's) limit.
+    database_pool_size: int = Field(default=5, ge=1, le=100, alias="DATABASE_POOL_SIZE")
     redis_url: str = Field(default="", alias="REDIS_URL")
     storage_connection: SecretStr = Field(
         default=SecretStr("UseDevelopmentStorage=true"),
         validation_alias=AliasChoices("AzureWebJobsStorage", "storage_connection"),
     )
+    # Identity-based storage (Azure, no connection string): the account, or its service URIs,
+    # reached with the managed identity; AZURE_CLIENT_ID names a user-assigned identity.
+    # platform/azure_identity.py decides which one applies.
+    storage_account_name: str = Field(default="", alias="AzureWebJobsStorage__accountName")
+    storage_queue_service_uri: str = Field(default="", alias="AzureWebJobsStorage__queueServiceUri")
+    storage_blob_service_uri: str = Field(default="", alias="AzureWebJobsStorage__blobServiceUri")
+    storage_client_id: str = Field(default="", alias="AzureWebJobsStorage__clientId")
+    azure_client_id: str = Field(default="", alias="AZURE_CLIENT_ID")
     eventgrid_topic_endpoint: str = Field(default="", alias="EVENTGRID_TOPIC_ENDPOINT")
     eventgrid_topic_key: SecretStr = Field(default=SecretStr(""), alias="EVENTGRID_TOPIC_KEY")
     public_base_url: str = Field(default="http://localhost:7071", alias="PUBLIC_BASE_URL")

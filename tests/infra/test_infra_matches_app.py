@@ -1,20 +1,18 @@
 """Static checks that infra/ (Bicep for `azd up`) matches what function_app.py registers.
 
 The Event Grid subscriptions, queues, timer settings, routes and app settings in infra must match
-the registered functions, shared_code/event_subscriptions.json and local.settings.example.json;
-credentials are Key Vault references only, the app's identity holds the roles it needs, the
-runtime is Flex Consumption Python 3.11, and the app package is deployable as azd would ship it.
-Parsing and the checkov and azure-functions-doctor runs are in test_infra_tools.py.
+the registered functions, shared_code/event_subscriptions.json, local.settings.example.json and
+the settings class; credentials are Key Vault references only, the app's identity holds the
+roles it needs, the runtime is Flex Consumption Python 3.11, and the app package is deployable
+as azd would ship it. Parsing and the checkov and azure-functions-doctor runs are in
+test_infra_tools.py; the postdeploy hook in test_hooks.py; identity in test_identity.py; the
+round-2 resources (PostgreSQL, voicemail, fallback, parameters) in test_infra_resources.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-
-import pytest
 
 from tests.infra.helpers import (
     INFRA,
@@ -36,21 +34,32 @@ NOT_APP_SETTINGS = {
     # Worker indexing is the default on Functions v4.
     "AzureWebJobsFeatureFlags",
 }
-# Settings replaced in Azure by other app settings (identity-based connections and friends).
+# Settings replaced in Azure by other app settings (identity-based connections), or by none.
 REPLACED_SETTINGS = {
-    # The host connects by managed identity; the app's own queue client reads STORAGE_CONNECTION,
-    # an alias of AzureWebJobsStorage in shared_code/platform/settings.py (a Key Vault reference).
-    "AzureWebJobsStorage": {"AzureWebJobsStorage__accountName", "STORAGE_CONNECTION"},
+    # The host and the app's own queue and blob clients connect by managed identity
+    # (shared_code/platform/azure_identity.py); a connection string would need shared keys.
+    "AzureWebJobsStorage": {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential"},
+    # The app publishes with its identity (EventGrid Data Sender); the topic has no keys.
+    "EVENTGRID_TOPIC_KEY": set(),
+}
+# Settings the app reads that Azure leaves at their default, and why the default is right there.
+DEFAULT_IN_AZURE = {
+    # Identity-style storage: infra sets __accountName (+ __credential for the host); service
+    # URIs are for other clouds, and a user-assigned identity would name itself here.
+    "AzureWebJobsStorage__queueServiceUri": "derived from AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__blobServiceUri": "derived from AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__clientId": "the system-assigned identity needs no client id",
+    "AZURE_CLIENT_ID": "the system-assigned identity needs no client id",
 }
 # App settings that hold credentials: Key Vault references only.
 SECRET_SETTINGS = {
     "DATABASE_URL",
+    "DATABASE_MIGRATION_URL",
     "REDIS_URL",
-    "EVENTGRID_TOPIC_KEY",
     "TWILIO_AUTH_TOKEN",
     "OPENAI_API_KEY",
     "ADMIN_API_KEY",
-    "STORAGE_CONNECTION",
+    "LINK_SIGNING_SECRET",
 }
 # Secrets that may instead be empty, which switches the feature off (OPENAI_API_KEY: no key
 # means the scripted intake answers).
@@ -116,55 +125,28 @@ def test_declared_subscriptions_match_registered_event_grid_functions() -> None:
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,61}", name), name
 
 
-def test_subscriptions_wait_for_the_code() -> None:
-    main = bicep("main.bicep")["parameters"]["deployEventSubscriptions"]
-    assert main["type"] == "bool" and main["default"] is False
-    module = bicep("resources.bicep")["modules"]["eventSubscriptions"]
-    assert module["detail"]["path"] == "event-subscriptions.bicep"
-    assert module["config"]["condition"] == "deployEventSubscriptions", (
-        "gate it behind the parameter"
-    )
-    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
-    assert params["deployEventSubscriptions"]["value"] == "${DEPLOY_EVENT_SUBSCRIPTIONS=false}"
-
-    azure_yaml = (ROOT / "azure.yaml").read_text()
-    assert re.search(r"^hooks:\n  postdeploy:\n", azure_yaml, re.M)
-    assert "run: ./infra/hooks/postdeploy.sh" in azure_yaml
-    assert "run: ./infra/hooks/postdeploy.ps1" in azure_yaml
-    for script in ("postdeploy.sh", "postdeploy.ps1"):
-        text = (INFRA / "hooks" / script).read_text()
-        assert "--template-file infra/event-subscriptions.bicep" in text, script
-        assert "azd env set DEPLOY_EVENT_SUBSCRIPTIONS true" in text, script
-        # Every parameter the module needs without a default is passed.
-        required = {
-            k
-            for k, v in bicep("event-subscriptions.bicep")["parameters"].items()
-            if v.get("default") is None
-        }
-        for name in required:
-            assert f"{name}=" in text, f"{script} does not pass {name}"
-        # Every env var the hook reads is an output of main.bicep (or set by azd itself).
-        outputs = set(bicep("main.bicep")["outputs"]) | {"AZURE_SUBSCRIPTION_ID"}
-        env_ref = (
-            r"\$env:([A-Z][A-Z0-9_]+)" if script.endswith(".ps1") else r"\$\{?([A-Z][A-Z0-9_]+)"
-        )
-        used = set(re.findall(env_ref, text))
-        assert used <= outputs, f"{script} reads {used - outputs}, which azd does not set"
-    assert os.access(INFRA / "hooks" / "postdeploy.sh", os.X_OK)
-    subprocess.run(["sh", "-n", str(INFRA / "hooks" / "postdeploy.sh")], check=True)
-
-
 # ----------------------------------------------------------------------------- queues, timers
 
 
 def test_queues_match_registered_queue_triggers() -> None:
+    """Every queue the code triggers on or puts to exists in infra, with its poison queue."""
+    from shared_code import contracts
+    from shared_code.platform import queues as queue_module
+
     triggers = [f["trigger"] for f in registered_of("queueTrigger")]
     assert triggers, "no queue trigger registered?"
-    expected = set()
+    used = {
+        value
+        for module in (contracts, queue_module)
+        for name, value in vars(module).items()
+        if name.endswith("_QUEUE") and isinstance(value, str)
+    }
     for trigger in triggers:
         assert trigger["connection"] == "AzureWebJobsStorage", trigger
         assert "%" not in trigger["queueName"], "queue names come from app settings? declare them"
-        expected |= {trigger["queueName"], f"{trigger['queueName']}-poison"}
+        used.add(trigger["queueName"])
+    assert {"calls", "messages", "recordings"} <= used, used
+    expected = used | {f"{name}-poison" for name in used}
     declared = bicep("resources.bicep")["variables"]["queueNames"]["value"]
     assert sorted(declared) == sorted(expected)
     (queues,) = resources_of_type(
@@ -200,6 +182,8 @@ def test_every_local_setting_has_an_app_setting() -> None:
     for key in local_settings():
         if key in NOT_APP_SETTINGS:
             assert key not in settings, f"{key} must not be an app setting on Flex Consumption"
+        elif key in DEFAULT_IN_AZURE:
+            continue
         elif key in REPLACED_SETTINGS:
             assert key not in settings, f"{key} would override the identity-based connection"
             missing += sorted(REPLACED_SETTINGS[key] - set(settings))
@@ -213,7 +197,33 @@ def test_every_local_setting_has_an_app_setting() -> None:
         if key in settings and key not in SECRET_SETTINGS and re.fullmatch(r"[\d:. */-]+", value)
     }
     for key, value in knobs.items():
-        assert settings[key] == value, f"{key}: infra {settings[key]!r} != example {value!r}"
+        if isinstance(settings[key], str):  # not a parameter of the deployment
+            assert settings[key] == value, f"{key}: infra {settings[key]!r} != example {value!r}"
+
+
+def test_every_setting_the_code_reads_is_provided() -> None:
+    """Each field of the settings class has an app setting, is replaced by identity settings, or
+    is named above with the reason its default is right in Azure."""
+    from shared_code.platform.settings import Settings
+
+    settings = app_settings()
+    missing = []
+    for name, field in Settings.model_fields.items():
+        alias = field.alias or name
+        choices = getattr(field.validation_alias, "choices", None)
+        if choices:
+            alias = choices[0]
+        if alias in settings or alias in DEFAULT_IN_AZURE:
+            continue
+        if alias in REPLACED_SETTINGS:
+            assert REPLACED_SETTINGS[alias] <= set(settings), alias
+            continue
+        missing.append(alias)
+    assert not missing, (
+        f"settings the app reads with no app setting in infra/resources.bicep: {missing} "
+        "(add them to appSettings, or to DEFAULT_IN_AZURE with the reason)"
+    )
+    assert not set(DEFAULT_IN_AZURE) & set(settings)
 
 
 def test_identity_based_host_storage() -> None:
@@ -228,16 +238,6 @@ def test_identity_based_host_storage() -> None:
     storage = function_app_config()["deployment"]["storage"]
     assert storage["type"] == "blobContainer"
     assert storage["authentication"]["type"] == "SystemAssignedIdentity"
-
-
-def test_storage_connection_alias_feeds_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In Azure AzureWebJobsStorage is unset (identity); the app must still get its queue client."""
-    from shared_code.platform.settings import Settings
-
-    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
-    monkeypatch.setenv("AzureWebJobsStorage__accountName", "stexample")
-    monkeypatch.setenv("STORAGE_CONNECTION", "DefaultEndpointsProtocol=https;AccountName=stexample")
-    assert Settings().storage_connection.get_secret_value().endswith("AccountName=stexample")
 
 
 def test_secrets_are_key_vault_references() -> None:
@@ -334,6 +334,15 @@ def test_flex_consumption_runtime() -> None:
     (site,) = resources_of_type(bicep("resources.bicep"), "Microsoft.Web/sites").values()
     assert site["config"]["identity"]["type"] == "SystemAssigned"
     assert "'azd-service-name': 'api'" in (INFRA / "resources.bicep").read_text()
+    # The worker must load the app's pinned azure-functions (func.CloudEvent needs 1.25+), not
+    # its own bundled copy (Python <= 3.12 without this setting).
+    assert app_settings()["PYTHON_ISOLATE_WORKER_DEPENDENCIES"] == "1"
+    # Twilio's 15 s against a cold start: one warm instance for the HTTP group by default.
+    scale = config["scaleAndConcurrency"]
+    assert scale["alwaysReady"]["operator"]["operands"]["true_value"] == "httpAlwaysReadyGroups"
+    groups = bicep("resources.bicep")["variables"]["httpAlwaysReadyGroups"]["value"]
+    assert groups == [{"name": "http", "instanceCount": "httpAlwaysReady"}]
+    assert bicep("main.bicep")["parameters"]["httpAlwaysReady"]["default"] == 1
 
 
 def test_azure_yaml_service() -> None:
@@ -374,7 +383,8 @@ def test_app_package_is_deployable() -> None:
     assert not names & dev_tools, f"dev tools would be deployed: {names & dev_tools}"
     assert "azure-functions-worker" not in names, "the platform provides the worker"
     ignored = set((ROOT / ".funcignore").read_text().split())
-    for entry in ("tests", "devhost", "bench", "infra", ".venv", "azure.yaml", ".azure"):
+    # `*_env/`: the virtualenv `azd restore` creates beside the project would be zipped too.
+    for entry in ("tests", "devhost", "bench", "infra", ".venv", "azure.yaml", ".azure", "*_env/"):
         assert entry in ignored, f".funcignore must exclude {entry}"
     # Local state that git ignores (caches, data, local.settings.json) is not deployed either.
     for entry in (ROOT / ".gitignore").read_text().split():

@@ -195,3 +195,24 @@ async def test_a_status_for_a_text_we_never_sent_changes_nothing(stack):
     for code in [None, *sorted(EFFECTS)]:
         await record_status("SM" + secrets.token_hex(16), "undelivered", code)
     assert await _everything() == before
+
+
+@pytest.mark.parametrize("garbled", ["15005550006", "-30003", "3e4", "30 006"])
+async def test_a_garbled_error_code_is_recorded_as_none_not_answered_503(stack, garbled):
+    """Twilio's codes are five digits; a value the int column would refuse (found by the fuzz
+    test) must not turn the callback into a 503 that Twilio retries forever."""
+    business, _ = await create_business()
+    await _say(business, "my sink is leaking")
+    [reply] = stack.twilio.to(CUSTOMER)
+    params = {
+        "AccountSid": stack.twilio.account_sid, "MessageSid": reply["sid"],
+        "MessageStatus": "undelivered", "ErrorCode": garbled, "To": CUSTOMER,
+        "From": business.phone_number,
+    }  # fmt: skip
+    response = await post("sms_status", twilio_request("/api/sms/status", params))
+    assert response.status_code == 200
+    pool = await get_pool()
+    message = await pool.fetchrow(
+        "SELECT status, error_code FROM messages WHERE message_sid = $1", reply["sid"]
+    )
+    assert dict(message) == {"status": "undelivered", "error_code": None}
