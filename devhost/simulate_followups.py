@@ -67,6 +67,8 @@ async def simulate_followups(
             if body["outcome"] != "sent":
                 break
             texts += await watch_sandbox(session, host, baseline, out, wait, expect=1)
+        if texts:  # the next step is scheduled on the sent text's `message.sent`: show it too
+            await _wait_scheduled(session, url, lambda _line: None, min(wait, 5.0))
         status, body = await _json(session, "GET", url)
         for step in body.get("followups", []) if status == 200 else []:
             out(_step_line(step))

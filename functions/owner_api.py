@@ -90,6 +90,14 @@ async def send_owner_message(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
+@bp.route(route="v1/calls", methods=["GET"], auth_level=ANON)
+async def list_calls(req: func.HttpRequest) -> func.HttpResponse:
+    from shared_code.api import calls as calls_api
+
+    params = dict(req.params)
+    return await api_call(req, lambda who: calls_api.list_calls(who, params))
+
+
 @bp.route(route="v1/account", methods=["GET"], auth_level=ANON)
 async def read_account(req: func.HttpRequest) -> func.HttpResponse:
     from shared_code.api import account as account_api

@@ -190,6 +190,36 @@ class VoicemailList(BaseModel):
     voicemails: list[VoicemailOut]
 
 
+class CallOut(BaseModel):
+    id: str = Field(description="Twilio's CallSid")
+    from_: str = Field(alias="from", description="the caller's number as Twilio gave it")
+    to: str
+    received_at: Timestamp
+    missed: bool
+    miss_reason: str | None = Field(
+        description="no-answer, busy, failed, canceled, after-hours, no-owner, not_accepted"
+        " (picked up, nobody pressed 1), machine, too-short; answered when answered"
+    )
+    text_back_status: str = Field(
+        description="pending, held, sent, not_missed, or suppressed_<rule> (see calls.decision)"
+    )
+    text_back_at: Timestamp | None = Field(description="when a held text-back goes out")
+    answer_check: Literal["press_key", "amd", "none"] | None
+    accepted: bool | None
+    greeting: str | None
+    duration_seconds: int | None
+    conversation_id: uuid.UUID | None
+    conversation_ref: int | None
+    voicemail: VoicemailOut | None
+
+
+class CallList(BaseModel):
+    calls: list[CallOut]
+    next_before: str | None = Field(
+        description="pass as ?before= for the next page; null at the end"
+    )
+
+
 class OutcomeRecorded(BaseModel):
     conversation_id: uuid.UUID
     outcome: Literal["booked", "won", "lost", "spam"]
@@ -333,6 +363,16 @@ OPERATIONS: tuple[Operation, ...] = (
               extra_content={"text/csv": {"schema": {"type": "string"}}}),
     Operation("post", "/activity", "Record an owner check-in toward today's streak",
               ActivityRecorded, 202, Activity, params=(ADMIN_BUSINESS,), tags=("account",)),
+    Operation("get", "/calls", "The business's calls, newest first, with the reason a missed "
+              "one was missed, its text-back and its voicemail", CallList, params=(
+                  Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200,
+                                           "default": 50}),
+                  Param("before", "query", {"type": "string"}, "the previous page's "
+                        "next_before (or an ISO 8601 time with an offset)"),
+                  Param("missed", "query", {"type": "string", "enum": ["true", "false"]},
+                        "only missed (true) or only answered (false) calls"),
+                  ADMIN_BUSINESS,
+              ), tags=("calls",)),
     # Voicemails (functions/voicemail.py)
     Operation("get", "/voicemails", "The business's voicemails, newest first", VoicemailList,
               params=(LIMIT, Param("before", "query", {"type": "string", "format": "date-time"}),

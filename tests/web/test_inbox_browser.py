@@ -242,6 +242,14 @@ async def test_phone_sized_screen(stack, host, browser):
         await assert_no_sideways_scroll(page)
         box = await page.get_by_role("button", name="Save settings").bounding_box()
         assert box is not None and box["height"] >= 44  # a thumb-sized target
+        from tests.web.test_calls_browser import add_call
+
+        business = {"id": newest["business_id"], "phone_number": BUSINESS_NUMBER}
+        sid = await add_call(business, CUSTOMER, 2, miss_reason="machine")
+        await page.get_by_role("link", name="Calls", exact=True).click()
+        await page.locator(f'li.call[data-id="{sid}"]').get_by_text("Answering machine").wait_for()
+        await shot(page, "14-phone-calls")
+        await assert_no_sideways_scroll(page)
     finally:
         await context.close()
 
