@@ -2,9 +2,9 @@
 // shared_code/event_subscriptions.json, the one declaration devhost's local topic fans out by too.
 // Add a function or an event type there, not here.
 //
-// Deployed by resources.bicep when deployEventSubscriptions is true, and on its own by the azd
-// postdeploy hook (infra/hooks/postdeploy.sh), after the code, and so the functions, exist: Event
-// Grid validates an AzureFunction destination when the subscription is created.
+// Deployed only by the azd postdeploy hook (infra/hooks/postdeploy.sh), after the code, and so the
+// functions, exist: Event Grid validates an AzureFunction destination when the subscription is
+// created. `azd provision` never touches the subscriptions.
 
 @description('Name of the Event Grid custom topic (CloudEvents 1.0 input schema).')
 param topicName string

@@ -177,9 +177,18 @@ def azure_setting_problems(
         if value.startswith(KEY_VAULT_REFERENCE)
     ]
     try:
-        storage_target(s, env)
+        target = storage_target(s, env)
     except MissingSetting as exc:
         problems.append(str(exc))
+    else:
+        # The app uses both services (queues on the webhook path, blobs for voicemail): one URL
+        # without the other would fail every put (or every voicemail) at run time instead.
+        if target.uses_identity and not (target.queue_url and target.blob_url):
+            missing = "queueServiceUri" if not target.queue_url else "blobServiceUri"
+            problems.append(
+                f"AzureWebJobsStorage__{missing} is not set"
+                " (or set AzureWebJobsStorage__accountName)"
+            )
     required = {
         "DATABASE_URL": s.database_url.get_secret_value(),
         "EVENTGRID_TOPIC_ENDPOINT": s.eventgrid_topic_endpoint,

@@ -228,6 +228,20 @@ def test_settings_check_names_what_is_missing_in_azure(env: pytest.MonkeyPatch) 
         azure_identity.check_azure_settings()
 
 
+def test_settings_check_wants_both_service_urls_without_an_account_name(
+    env: pytest.MonkeyPatch,
+) -> None:
+    """Queues on the webhook path and blobs for voicemail: one URL alone fails at run time."""
+    ready = {k: v for k, v in AZURE_READY.items() if not k.startswith("AzureWebJobsStorage__")}
+    env.delenv("AzureWebJobsStorage__accountName", raising=False)
+    problems = _problems(
+        env, {**ready, "AzureWebJobsStorage__blobServiceUri": "https://st.blob.core.windows.net"}
+    )
+    assert problems == [
+        "AzureWebJobsStorage__queueServiceUri is not set (or set AzureWebJobsStorage__accountName)"
+    ]
+
+
 def test_settings_check_reports_unresolved_key_vault_references(env: pytest.MonkeyPatch) -> None:
     reference = "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/ADMIN-API-KEY)"
     problems = _problems(env, {**AZURE_READY, "ADMIN_API_KEY": reference})
