@@ -1,5 +1,5 @@
 """How fast the dial-status webhook acknowledges Twilio, against its floor, and while the queue
-service is stopped.
+service is stopped; and how fast the "press 1" acceptance (screen-result) bridges, against its.
 
 Handles N signed `POST /api/voice/dial-status` requests in process through the registered
 function (verify the signature, dedupe in Redis, enqueue on Azurite, answer TwiML), one at a
@@ -11,6 +11,10 @@ requests (at least 200) are timed, spread over 7 s so that the put breaker lets 
 queue again (target: p99 under 2 s, every one answered 200 and kept in the inbox, none
 lost once the inbox is drained into the running queue). Beside them, one put with the storage
 SDK's default retry (what the webhook did before), capped at Twilio's 15 s.
+The dial-status path also reads the answered leg and the caller's greeting facts from PostgreSQL
+(bounded by a deadline), so its floor is the SET NX and the put plus those two reads as one
+pooled query each. The screen-result path (the owner pressed 1: record the acceptance, answer
+`<Response/>` so Twilio bridges) is timed against one pooled INSERT into `call_legs`.
 Run: `python -m bench.webhook_ack [N]`.
 """
 
@@ -70,17 +74,103 @@ def _signed_requests(n: int, token: str, base: str) -> list[func.HttpRequest]:
 
 
 async def _floor(n: int) -> list[float]:
-    """One Redis SET NX plus one queue put per request: the path's unavoidable I/O."""
+    """One Redis SET NX, one queue put and two pooled reads (the leg, the caller's contact) per
+    request: the path's unavoidable I/O."""
     from shared_code.platform import cache, queues
+    from shared_code.platform.db import get_pool
 
+    pool = await get_pool()
     samples = []
     for _ in range(n):
         key = "bench:floor:" + secrets.token_hex(8)
         started = time.perf_counter()
+        await pool.fetchrow("SELECT * FROM call_legs WHERE leg_sid = $1", key)
+        await pool.fetchrow("SELECT * FROM contacts WHERE phone = $1 LIMIT 1", key)
         await cache.first_seen(key, 60)
         await queues.enqueue("bench-floor", {"call_sid": key})
         samples.append((time.perf_counter() - started) * 1000)
     return samples
+
+
+def _screen_requests(n: int, token: str, base: str) -> list[func.HttpRequest]:
+    """The owner's leg pressed 1: Twilio's Gather action on the leg, with our signed query."""
+    validator = RequestValidator(token)
+    requests = []
+    for _ in range(n):
+        parent = "CA" + secrets.token_hex(16)
+        path = f"/api/voice/screen-result?parent={parent}"
+        params = {
+            "AccountSid": "AC" + secrets.token_hex(16),
+            "CallSid": "CA" + secrets.token_hex(16),
+            "ParentCallSid": parent,
+            "From": "+13125550100",
+            "To": "+13125550101",
+            "CallStatus": "in-progress",
+            "Direction": "outbound-dial",
+            "Digits": "1",
+        }
+        requests.append(
+            func.HttpRequest(
+                "POST",
+                f"http://10.0.0.4{path}",
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Twilio-Signature": validator.compute_signature(base + path, params),
+                },
+                params={"parent": parent},
+                body=urlencode(params).encode(),
+            )
+        )
+    return requests
+
+
+async def _acceptance_floor(n: int) -> list[float]:
+    """One pooled INSERT into call_legs: what recording an acceptance cannot avoid."""
+    from shared_code.calls import legs
+    from shared_code.platform.db import get_pool
+
+    pool = await get_pool()
+    samples = []
+    for _ in range(n):
+        leg = "CA" + secrets.token_hex(16)
+        started = time.perf_counter()
+        async with pool.acquire() as conn:
+            await legs.record_acceptance(conn, leg, "CA" + secrets.token_hex(16), None)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+async def _screen_result(env: dict[str, str], n: int) -> dict[str, object]:
+    import function_app
+    from devhost.catalog import get_functions_once
+
+    handler = next(
+        f.get_user_function()
+        for f in get_functions_once(function_app.app)
+        if f.get_function_name() == "voice_screen_result"
+    )
+    token, base = env["TWILIO_AUTH_TOKEN"], env["PUBLIC_BASE_URL"]
+    for request in _screen_requests(100, token, base):
+        await handler(request)  # warm-up
+    await _acceptance_floor(100)
+    webhook: list[float] = []
+    floor: list[float] = []
+    requests = _screen_requests(n, token, base)
+    chunk = 250
+    for start in range(0, n, chunk):
+        for request in requests[start : start + chunk]:
+            began = time.perf_counter()
+            response = await handler(request)
+            webhook.append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 200, response.get_body()
+        floor.extend(await _acceptance_floor(min(chunk, n - start)))
+    w, f = summary(webhook), summary(floor)
+    return {
+        "webhook": w,
+        "floor_one_insert": f,
+        "p50_ratio": round(w["p50_ms"] / f["p50_ms"], 2),
+        "p99_ratio": round(w["p99_ms"] / f["p99_ms"], 2),
+    }
 
 
 async def main(n: int) -> dict[str, object]:
@@ -123,6 +213,7 @@ async def main(n: int) -> dict[str, object]:
 
         calls = await queues.get_queue(queues.CALLS_QUEUE)
         queued = (await calls.get_queue_properties()).approximate_message_count
+        screen_result = await _screen_result(env, max(500, n // 5))
         outage = await _queue_stopped(handler, env, max(200, n // 15))
 
     w, f = summary(webhook), summary(floor)
@@ -130,9 +221,10 @@ async def main(n: int) -> dict[str, object]:
         "requests": n,
         "queued": queued,
         "webhook": w,
-        "floor_setnx_plus_put": f,
+        "floor_two_reads_setnx_put": f,
         "p50_ratio": round(w["p50_ms"] / f["p50_ms"], 2),
         "p99_ratio": round(w["p99_ms"] / f["p99_ms"], 2),
+        "screen_result": screen_result,
         "queue_stopped": outage,
         "targets": {"p50_ratio_max": 1.5, "p99_ms_max": 15, "queue_stopped_p99_ms_max": 2000},
     }

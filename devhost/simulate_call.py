@@ -19,7 +19,9 @@ The simulator follows the TwiML the app answers, and posts only the parameters T
    this machine (`devhost.speech`), stored in devhost's sandbox Twilio (`devhost.sandbox_twilio`),
    then the Record `action` (RecordingUrl, RecordingDuration, Digits=hangup) and the
    `recordingStatusCallback` are posted, and Twilio's transcription callback when the app asked
-   Twilio to transcribe. Without it the caller hangs up at the beep and nothing more is sent.
+   Twilio to transcribe: later (once the app has archived the recording), and only if the
+   recording is still there and 2-120 s long, as Twilio can transcribe nothing else (warnings
+   13618, 13617). Without it the caller hangs up at the beep and nothing more is sent.
 
 Then it prints the texts the app sent (the SMS sandbox) and, for a voicemail, whether the listen
 link in the owner's alert plays, whether the recording is gone from the sandbox Twilio, and
@@ -28,6 +30,8 @@ what the local Blob container holds.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -75,6 +79,9 @@ OUTCOME_HELP = {
     "voicemail": "the owner's carrier voicemail answers: nobody presses a key",
     "declined": "the owner taps Decline, which sends the leg to voicemail: nobody presses",
 }
+TRANSCRIBE_SECONDS = 10.0  # at most this long before Twilio's transcription callback
+TWILIO_TRANSCRIBES = (2, 120)  # the recording lengths Twilio transcribes (warning 13617)
+DELETE_WAIT_SECONDS = 5.0  # how long the simulator looks for the recording's deletion
 TEXTS_QUIET_SECONDS = 2.0  # the text-back and the alerts come together: stop once they stop
 LISTEN_LINK = re.compile(r"https?://\S+/api/voicemails/\S+")
 
@@ -194,6 +201,7 @@ class Voicemail:
     recording_sid: str
     url: str  # RecordingUrl, as Twilio sends it (no extension)
     duration: int
+    transcript: str | None = None  # the words Twilio's transcription callback carried
 
 
 async def leave_voicemail(
@@ -230,20 +238,47 @@ async def leave_voicemail(
     else:
         out("── the <Record> has no recordingStatusCallback: the app never hears of it")
     transcribe = record.attrib.get("transcribeCallback")
+    transcribed = False
     if transcribe and record.attrib.get("transcribe", "true").lower() != "false":
-        status, ctype, body = await twilio.post(
-            transcribe, transcription_params(call, sid, url, words)
-        )
-        show_response(out, f"POST {transcribe} (Twilio's transcription)", status, ctype, body)
-    return Voicemail(sid, url, duration)
+        transcribed = await post_transcription(twilio, call, sid, url, words, transcribe, out)
+    return Voicemail(sid, url, duration, words if transcribed else None)
 
 
-def _is_voicemail_alert(caller: str) -> Callable[[list[dict[str, Any]]], bool]:
+async def post_transcription(
+    twilio: Twilio, call: Call, sid: str, url: str, words: str, callback: str, out: Printer
+) -> bool:
+    """Twilio's transcription: it takes a while after the recording (here: until the app has
+    archived it, or TRANSCRIBE_SECONDS), and Twilio can't transcribe a recording deleted by
+    then (warning 13618) or one outside 2-120 s (13617): no callback is posted for those."""
+    deadline = asyncio.get_running_loop().time() + TRANSCRIBE_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        with contextlib.suppress(Exception):  # no Blob storage to look at: just wait
+            if await voicemail_blobs(sid):
+                break
+        await asyncio.sleep(0.2)
+    async with twilio.session.get(twilio.host + urlsplit(url).path + ".json") as resp:
+        resource: dict[str, Any] = await resp.json(content_type=None) if resp.ok else {}
+    if not resource:
+        out("── Twilio can't transcribe it: the app deleted the recording first (warning 13618)")
+        return False
+    seconds = int(resource.get("duration") or 0)
+    if not TWILIO_TRANSCRIBES[0] <= seconds <= TWILIO_TRANSCRIBES[1]:
+        out(f"── Twilio doesn't transcribe a {seconds} s recording (2-120 s; warning 13617)")
+        return False
+    status, ctype, body = await twilio.post(callback, transcription_params(call, sid, url, words))
+    show_response(out, f"POST {callback} (Twilio's transcription)", status, ctype, body)
+    return True
+
+
+def _is_voicemail_alert(
+    caller: str, transcript: str | None = None
+) -> Callable[[list[dict[str, Any]]], bool]:
+    """The owner's voicemail alert came (and the transcript, in it or in a second text)."""
+
     def done(rows: list[dict[str, Any]]) -> bool:
-        return any(
-            r.get("to_number") != caller and LISTEN_LINK.search(str(r.get("body", "")))
-            for r in rows
-        )
+        owner = [str(r.get("body", "")) for r in rows if r.get("to_number") != caller]
+        alerted = any(LISTEN_LINK.search(body) for body in owner)
+        return alerted and (transcript is None or any(transcript in body for body in owner))
 
     return done
 
@@ -294,7 +329,8 @@ async def simulate_call(
             )  # fmt: skip
         texts = await watch_sandbox(
             session, twilio.host, baseline, out, wait or 30.0,
-            quiet=TEXTS_QUIET_SECONDS, until=_is_voicemail_alert(from_number),
+            quiet=TEXTS_QUIET_SECONDS,
+            until=_is_voicemail_alert(from_number, voicemail.transcript),
         )  # fmt: skip
         await show_voicemail_fate(twilio, voicemail, texts, out)
         return texts
@@ -340,8 +376,14 @@ async def show_voicemail_fate(
             break
     else:
         out("── no listen link in the texts (is LINK_SIGNING_SECRET set?)")
-    async with twilio.session.get(twilio.host + urlsplit(voicemail.url).path + ".json") as resp:
-        gone = resp.status == 404
+    gone = False
+    deadline = asyncio.get_running_loop().time() + DELETE_WAIT_SECONDS
+    while not gone:  # the app deletes it right after its last step (the transcript's, maybe)
+        async with twilio.session.get(twilio.host + urlsplit(voicemail.url).path + ".json") as r:
+            gone = r.status == 404
+        if gone or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
     where = "gone from the sandbox Twilio (deleted)" if gone else "still in the sandbox Twilio"
     out(f"── recording {voicemail.recording_sid}: {where}")
     try:

@@ -1,6 +1,6 @@
-"""Voicemail: the `recordings` queue processor, the retention timer, the signed listen link
-(`GET /api/voicemails/{recording_sid}/audio?e=&s=`) and the owner API's voicemails
-(`GET /api/v1/voicemails`, `GET /api/v1/voicemails/{recording_sid}/audio`).
+"""Voicemail: the `recordings` queue processor, the retention timer, the stalled sweep's timer,
+the signed listen link (`GET /api/voicemails/{recording_sid}/audio?e=&s=`) and the owner API's
+voicemails (`GET /api/v1/voicemails`, `GET /api/v1/voicemails/{recording_sid}/audio`).
 
 Handlers are imported on first use, not at start-up: the webhooks Twilio waits on never need
 the processor, Blob storage or the API's resources (tests/unit/test_cold_start.py).
@@ -35,10 +35,19 @@ async def voicemail_processor(msg: func.QueueMessage) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule="%VOICEMAIL_RETENTION_SCHEDULE%", run_on_startup=False)
 async def voicemail_retention(timer: func.TimerRequest) -> None:
-    from shared_code.calls.voicemail_retention import purge_expired, resume_stalled
+    from shared_code.calls.voicemail_retention import purge_expired
 
     with correlated(run_id("voicemail_retention")):
         await purge_expired()
+
+
+# On the outbox's schedule (every minute): a voicemail whose task an outage lost is queued
+# again from its row within minutes of its quiet period, not the next day.
+@bp.timer_trigger(arg_name="timer", schedule="%OUTBOX_SCHEDULE%", run_on_startup=False)
+async def voicemail_stalled(timer: func.TimerRequest) -> None:
+    from shared_code.calls.voicemail_retention import resume_stalled
+
+    with correlated(run_id("voicemail_stalled")):
         await resume_stalled()
 
 

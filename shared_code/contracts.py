@@ -82,6 +82,9 @@ class CallReport(Contract):
     accepted: bool | None = None
     leg_sid: str | None = Field(default=None, pattern=r"^CA[0-9A-Za-z]{1,62}$")
     greeting: Greeting | None = None
+    # A report put back on the queue by its handler (a machine verdict before the call's row
+    # was visible): how many times, so the retries stay bounded.
+    attempt: int = Field(default=0, ge=0, le=100)
 
     @model_validator(mode="before")
     @classmethod

@@ -30,7 +30,7 @@ class AudioBody:
 
 def _limit(params: dict[str, str]) -> int:
     raw = params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(422, "validation_failed", f"limit must be 1-{MAX_LIMIT}")
     return int(raw)
 

@@ -71,16 +71,23 @@ async def block_reason(
 
 
 async def text_back_cooldown_over(
-    conn: asyncpg.Connection, business_id: uuid.UUID, phone: str, cooldown_seconds: float
+    conn: asyncpg.Connection,
+    business_id: uuid.UUID,
+    phone: str,
+    cooldown_seconds: float,
+    *,
+    no_contact: bool = False,
 ) -> bool:
-    """No text-back went to `phone` within the cooldown (false when there is no contact row)."""
+    """No text-back went to `phone` within the cooldown (`no_contact` when there is no contact
+    row: the handler upserts it first; the greeting's unlocked read finds none for a new
+    caller, whose cooldown is over)."""
     over = await conn.fetchval(
         "SELECT last_text_back_at IS NULL"
         "    OR last_text_back_at <= now() - make_interval(secs => $3)"
         " FROM contacts WHERE business_id = $1 AND phone = $2",
         business_id, phone, cooldown_seconds,
     )  # fmt: skip
-    return bool(over)
+    return no_contact if over is None else bool(over)
 
 
 async def claim_text_back(

@@ -3,7 +3,8 @@
 The greeting is a promise: "we'll text you in a moment" is said only when a text-back will go.
 Nothing is promised to a caller the messaging rules will not text (opted out, a known landline,
 undeliverable, blocked by the owner, the business's own or the owner's number, no valid caller
-number, one already in a conversation with the business) or while the business's automated texts
+number, one already in a conversation with the business, one texted back within the cooldown)
+or while the business's automated texts
 are paused; in quiet hours the promise is "in the morning", when the held text-back goes. When the
 facts could not be read in time, nothing is promised either: a caller told nothing and then
 texted is better served than one promised a text that never comes.
@@ -52,6 +53,9 @@ class GreetingFacts:
     open_conversation: bool = False
     sending_paused: bool = False
     quiet_hours: bool = False
+    # TEXT_BACK_COOLDOWN_HOURS since the caller's last text-back (true without one): a repeat
+    # caller within it is not texted again (calls.decision), so is promised nothing.
+    cooldown_over: bool = True
 
 
 def choose_greeting(facts: GreetingFacts | None) -> Greeting:
@@ -59,6 +63,8 @@ def choose_greeting(facts: GreetingFacts | None) -> Greeting:
     if facts is None:
         return NO_TEXT
     if facts.block is not None or facts.open_conversation or facts.sending_paused:
+        return NO_TEXT
+    if not facts.cooldown_over:
         return NO_TEXT
     if facts.quiet_hours:
         return TEXT_MORNING

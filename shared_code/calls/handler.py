@@ -50,6 +50,9 @@ from shared_code.platform.work import Work, work
 log = logging.getLogger(__name__)
 
 SOURCE = "/nevermiss/missed_call"
+# A machine verdict whose call is not recorded yet is put back this often, this long apart.
+NO_CALL_ATTEMPTS = 5
+NO_CALL_RETRY_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -76,17 +79,28 @@ async def _handle_machine_verdict(report: CallReport) -> Outcome:
     """Answering-machine detection said a machine took the call's bridged leg, after the Dial
     ended (/voice/amd). A call already recorded as answered is revised to a miss and then
     decided like any miss: one text-back, one owner alert. Twilio sends no numbers with the
-    verdict: the call's own row has them. Before that row exists the verdict changes nothing
-    here: the leg's verdict is in `call_legs`, where the call's first delivery reads it."""
+    verdict: the call's own row has them. Before that row is visible the report comes back
+    after NO_CALL_RETRY_SECONDS (up to NO_CALL_ATTEMPTS times): the call's first delivery reads
+    the leg's verdict in `call_legs`, but it may have read it just before the verdict
+    committed, and then only this report can revise it."""
     pool = await get_pool()
     found = await pool.fetchrow(
         "SELECT business_id, from_number, to_number FROM calls WHERE call_sid = $1",
         report.call_sid,
     )
     if found is None:
-        log.info(
-            "call %s: machine verdict before the call's row, left to call_legs", report.call_sid
-        )
+        # The dial-status transaction may have read `call_legs` before the verdict committed
+        # and not be committed itself yet: come back shortly (bounded), the row will be there.
+        if report.attempt < NO_CALL_ATTEMPTS:
+            again = report.model_copy(update={"attempt": report.attempt + 1})
+            async with work(SOURCE, begin=False) as w:
+                w.after_commit(again, delay_seconds=NO_CALL_RETRY_SECONDS)
+            log.info(
+                "call %s: machine verdict before the call's row, back in %d s (attempt %d)",
+                report.call_sid, NO_CALL_RETRY_SECONDS, again.attempt,
+            )  # fmt: skip
+        else:
+            log.warning("call %s: machine verdict for a call never recorded", report.call_sid)
         return Outcome(report.call_sid, "no-call")
     business = await get_business(found["business_id"])
     if business is None:
@@ -111,7 +125,7 @@ async def _read_decide_write(w: Work, business: Business, report: CallReport) ->
     now = datetime.now(UTC)
     facts = None
     if call.awaits_text_back(now):
-        facts = await _suppression_facts(w.conn, business, caller, now)
+        facts = await _suppression_facts(w.conn, business, caller, now, report.call_sid)
     decision = decide(call, facts, now)
     status = await _carry_out(w, business, report, caller, row, decision)
     hold = _seconds_until(decision.hold_until, now) if decision.hold_until else 0
@@ -189,10 +203,11 @@ async def _revise_answered_to_machine(conn: asyncpg.Connection, report: CallRepo
 
 
 async def _suppression_facts(
-    conn: asyncpg.Connection, business: Business, caller: str | None, now: datetime
+    conn: asyncpg.Connection, business: Business, caller: str | None, now: datetime, call_sid: str
 ) -> SuppressionFacts:
     """What the messaging rules ask about the caller. The contact is upserted and locked first:
-    every text-back decision for this caller serialises there."""
+    every text-back decision for this caller serialises there. A conversation this very call
+    started (its voicemail, processed first) is not in the way: the text-back goes into it."""
     if caller is None:
         return SuppressionFacts(block="invalid_number")
     block = await contacts.block_reason(conn, business, caller, lock=True)
@@ -200,7 +215,10 @@ async def _suppression_facts(
         return SuppressionFacts(block=block)
     settings = get_settings()
     return SuppressionFacts(
-        open_conversation=await conversations.find_open(conn, business.id, caller) is not None,
+        open_conversation=await conversations.find_open(
+            conn, business.id, caller, not_from_call=call_sid
+        )
+        is not None,
         cooldown_over=await contacts.text_back_cooldown_over(
             conn, business.id, caller, _cooldown_seconds()
         ),
@@ -252,6 +270,7 @@ async def _send_text_back(w: Work, business: Business, caller: str, call_sid: st
         return "suppressed_sending_paused"
     if not await contacts.claim_text_back(w.conn, business.id, caller, _cooldown_seconds()):
         return "suppressed_cooldown"
+    # A new conversation, or the one this call's voicemail opened.
     conversation_id = await conversations.open_for_missed_call(
         w.conn, business.id, caller, call_sid
     )

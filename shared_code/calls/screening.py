@@ -10,15 +10,16 @@ duration like a real answer, so each leg proves a person took it:
   and bridges the leg. No key: the leg hangs up, is never bridged, and dial-status sees a leg that
   completed without an acceptance (a miss, `not_accepted`).
 - amd: Twilio runs answering-machine detection on the leg and posts the verdict to /voice/amd.
-  It is recorded on the leg for dial-status to read; a machine verdict is also queued as a
-  `CallReport(source="amd")` for the parent, because it may arrive after the Dial ended and the
-  call was recorded as answered (the handler then revises it to a miss, `machine`).
+  It is recorded on the leg for dial-status to read; a machine verdict is then (only once it is
+  recorded) queued as a `CallReport(source="amd")` for the parent, because it may arrive after
+  the Dial ended and the call was recorded as answered (the handler then revises it to a miss,
+  `machine`).
 
 The parent CallSid rides in the query string of the URLs the app handed Twilio (signed with the
 URL); Twilio's `ParentCallSid` stands in when it is missing. Writes get a deadline
 (platform.deadline): a key pressed while PostgreSQL is down still bridges the call (`DialBridged`
 then tells dial-status that a person accepted); an AMD verdict that could not be recorded is
-answered 503 for Twilio to retry.
+answered 503 for Twilio to retry, with nothing queued.
 """
 
 from __future__ import annotations
@@ -109,12 +110,13 @@ async def amd(form: TwilioForm) -> TwimlResult:
     if leg_sid is None or parent is None or not answered_by:
         log.warning("AMD callback ignored: no leg, parent or verdict")
         return EMPTY_RESPONSE
-    recorded = True
     try:
         await within(WRITE_SECONDS, _write_verdict(leg_sid, parent, answered_by), "AMD verdict")
     except DATABASE_ERRORS as exc:
+        # Nothing queued either: Twilio's retry records the verdict and then hands it off, so
+        # the report never reaches the handler ahead of the verdict it carries.
         log.warning("AMD verdict on leg %s not recorded (%s)", leg_sid, type(exc).__name__)
-        recorded = False
+        return SERVICE_UNAVAILABLE
     if is_machine(answered_by):
         # The call's numbers are on its row (the handler reads them): Twilio sends none here.
         report = CallReport(
@@ -123,5 +125,4 @@ async def amd(form: TwilioForm) -> TwimlResult:
         )  # fmt: skip
         if not await hand_off_report(report, "amd", key=leg_sid):
             return SERVICE_UNAVAILABLE
-    # Not recorded: Twilio retries (the write is an upsert; the report is deduped per leg).
-    return EMPTY_RESPONSE if recorded else SERVICE_UNAVAILABLE
+    return EMPTY_RESPONSE

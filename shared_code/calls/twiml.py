@@ -37,6 +37,9 @@ SCREEN_SECONDS = 8  # how long the whisper waits for the key
 RECORD_SILENCE_SECONDS = 5  # silence that ends a voicemail
 GENERIC_WHISPER = "Incoming call. Press 1 to take it."
 LEAVE_A_MESSAGE = "Leave a message after the tone."
+# Twilio's transcription takes recordings of 2 to 120 s (warning 13617); a message cut at 119 s
+# stays inside that whatever rounding Twilio applies to its length.
+TWILIO_TRANSCRIBES_MAX_SECONDS = 119
 
 
 def _xml(response: VoiceResponse) -> str:
@@ -98,15 +101,19 @@ def screen(business_name: str | None, parent_call_sid: str | None) -> str:
 
 
 def voicemail(greeting: str) -> str:
-    """The greeting, then the caller's message (at most VOICEMAIL_MAX_SECONDS)."""
+    """The greeting, then the caller's message (at most VOICEMAIL_MAX_SECONDS; with Twilio
+    transcribing, at most TWILIO_TRANSCRIBES_MAX_SECONDS)."""
     settings = get_settings()
     twilio_transcribes = settings.transcriber == "twilio"
     response = VoiceResponse()
     # The greeting in a `<Say>` of its own: its words are what the consent record versions.
     response.say(greeting)
     response.say(LEAVE_A_MESSAGE)
+    max_length = settings.voicemail_max_seconds
+    if twilio_transcribes:  # Twilio transcribes recordings of 2-120 s only (warning 13617)
+        max_length = min(max_length, TWILIO_TRANSCRIBES_MAX_SECONDS)
     response.record(
-        max_length=settings.voicemail_max_seconds,
+        max_length=max_length,
         play_beep=True,
         timeout=RECORD_SILENCE_SECONDS,
         action=callback_url(VOICEMAIL_DONE_PATH),

@@ -73,15 +73,21 @@ async def greeting(
 
 
 async def _caller_facts(business: Business, caller: str, base: GreetingFacts) -> GreetingFacts:
-    """The contact's block (opted out, landline, undeliverable) and an open conversation."""
+    """The contact's block (opted out, landline, undeliverable), an open conversation, and
+    whether the text-back cooldown is over (no contact row: it is)."""
     pool = await get_pool()
+    cooldown_seconds = get_settings().text_back_cooldown_hours * 3600
     async with pool.acquire() as conn:
         block = await contacts.block_reason(conn, business, caller)
         if block is not None:
             return GreetingFacts(block=block)
         open_conversation = await conversations.find_open(conn, business.id, caller) is not None
+        cooldown_over = await contacts.text_back_cooldown_over(
+            conn, business.id, caller, cooldown_seconds, no_contact=True
+        )
     return GreetingFacts(
         open_conversation=open_conversation,
         sending_paused=base.sending_paused,
         quiet_hours=base.quiet_hours,
+        cooldown_over=cooldown_over,
     )

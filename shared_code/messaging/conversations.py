@@ -18,9 +18,14 @@ from shared_code.platform.settings import get_settings
 
 
 async def open_conversation(
-    conn: asyncpg.Connection, business_id: uuid.UUID, phone: str
+    conn: asyncpg.Connection,
+    business_id: uuid.UUID,
+    phone: str,
+    origin_call_sid: str | None = None,
 ) -> asyncpg.Record:
-    """The open conversation with `phone`, created if there is none (race-safe upsert)."""
+    """The open conversation with `phone`, created if there is none (race-safe upsert).
+    `origin_call_sid`: the call a new one starts from (a voicemail's): that call's text-back
+    then goes into it (`open_for_missed_call`) instead of finding it in the way."""
     row = await conn.fetchrow(
         "SELECT * FROM conversations WHERE business_id = $1 AND customer_phone = $2"
         " AND status = 'open'",
@@ -29,9 +34,10 @@ async def open_conversation(
     if row is not None:
         return row
     row = await conn.fetchrow(
-        "INSERT INTO conversations (business_id, customer_phone) VALUES ($1, $2)"
+        "INSERT INTO conversations (business_id, customer_phone, origin_call_sid)"
+        " VALUES ($1, $2, $3)"
         " ON CONFLICT (business_id, customer_phone) WHERE status = 'open' DO NOTHING RETURNING *",
-        business_id, phone,
+        business_id, phone, origin_call_sid,
     )  # fmt: skip
     if row is None:  # another worker opened it between our SELECT and INSERT
         row = await conn.fetchrow(
@@ -220,25 +226,37 @@ async def recently_active_open(
 
 
 async def find_open(
-    conn: asyncpg.Connection, business_id: uuid.UUID, phone: str
+    conn: asyncpg.Connection,
+    business_id: uuid.UUID,
+    phone: str,
+    not_from_call: str | None = None,
 ) -> asyncpg.Record | None:
-    """The id and ref of the open conversation with `phone`, if there is one."""
+    """The id and ref of the open conversation with `phone`, if there is one; `not_from_call`:
+    one that call started (its voicemail's) does not count."""
     return await conn.fetchrow(
         "SELECT id, ref FROM conversations WHERE business_id = $1 AND customer_phone = $2"
-        " AND status = 'open'",
-        business_id, phone,
+        " AND status = 'open' AND ($3::text IS NULL OR origin_call_sid IS DISTINCT FROM $3)",
+        business_id, phone, not_from_call,
     )  # fmt: skip
 
 
 async def open_for_missed_call(
     conn: asyncpg.Connection, business_id: uuid.UUID, phone: str, call_sid: str
 ) -> uuid.UUID | None:
-    """Open the conversation a missed call's text-back starts; None when one is open already
-    (one open conversation per caller is a partial unique index)."""
+    """Open the conversation a missed call's text-back starts, or adopt the open one this same
+    call started (its voicemail was processed first: the text-back goes into that thread);
+    None when another conversation is open (one open conversation per caller is a partial
+    unique index). Two statements: the second sees a row a concurrent insert committed."""
     conversation_id: uuid.UUID | None = await conn.fetchval(
         "INSERT INTO conversations (business_id, customer_phone, origin_call_sid)"
         " VALUES ($1, $2, $3)"
         " ON CONFLICT (business_id, customer_phone) WHERE status = 'open' DO NOTHING RETURNING id",
         business_id, phone, call_sid,
     )  # fmt: skip
+    if conversation_id is None:
+        conversation_id = await conn.fetchval(
+            "SELECT id FROM conversations WHERE business_id = $1 AND customer_phone = $2"
+            " AND status = 'open' AND origin_call_sid = $3",
+            business_id, phone, call_sid,
+        )  # fmt: skip
     return conversation_id

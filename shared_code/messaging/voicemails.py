@@ -33,15 +33,23 @@ async def create(
     caller: str,
     duration_seconds: int,
     received_at: datetime | None,
+    recording_url: str | None = None,
 ) -> None:
-    """The recording's row, created once. A redelivery changes nothing, except that a row first
-    made from Twilio's transcription (which carries no duration) learns the recording's."""
+    """The recording's row, created once, with what the recording callback said (migration
+    015: the stalled sweep rebuilds the task from it). A redelivery changes nothing, except
+    that a row first made from Twilio's transcription (which carries no duration or URL)
+    learns the recording's."""
     await conn.execute(
         "INSERT INTO voicemails (recording_sid, call_sid, business_id, caller, duration_seconds,"
-        " received_at) VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))"
-        " ON CONFLICT (recording_sid) DO UPDATE SET duration_seconds = EXCLUDED.duration_seconds"
-        " WHERE voicemails.duration_seconds = 0 AND EXCLUDED.duration_seconds > 0",
+        " received_at, recording_url) VALUES ($1, $2, $3, $4, $5, coalesce($6, now()), $7)"
+        " ON CONFLICT (recording_sid) DO UPDATE SET"
+        "  duration_seconds = CASE WHEN voicemails.duration_seconds = 0"
+        "   THEN EXCLUDED.duration_seconds ELSE voicemails.duration_seconds END,"
+        "  recording_url = coalesce(voicemails.recording_url, EXCLUDED.recording_url)"
+        " WHERE (voicemails.duration_seconds = 0 AND EXCLUDED.duration_seconds > 0)"
+        "  OR (voicemails.recording_url IS NULL AND EXCLUDED.recording_url IS NOT NULL)",
         recording_sid, call_sid, business_id, caller, duration_seconds, received_at,
+        recording_url or None,
     )  # fmt: skip
 
 
@@ -65,6 +73,14 @@ async def claim(
         f" AND NOT ({_DONE}) RETURNING *",
         recording_sid, lease_seconds, transcribing,
     )  # fmt: skip
+
+
+async def rest(conn: Conn, recording_sid: str) -> None:
+    """Give the lease back as of now: the stalled sweep leaves the row alone for its quiet
+    period (a pass that gave up for now, to be tried again by the sweep)."""
+    await conn.execute(
+        "UPDATE voicemails SET lease_until = now() WHERE recording_sid = $1", recording_sid
+    )
 
 
 async def release(conn: Conn, recording_sid: str, after_seconds: float = 0) -> None:
@@ -159,14 +175,16 @@ async def list_for_business(
 async def stalled(
     conn: Conn, transcribing: bool, max_attempts: int, quiet_seconds: int, limit: int
 ) -> list[asyncpg.Record]:
-    """Archived recordings whose work stopped short (not alerted, or an OpenAI transcript still
-    due) with no delivery holding or awaiting them for `quiet_seconds`: their retry was lost
-    (a put that failed after commit). The audio is ours by then, so no RecordingUrl is needed."""
+    """Recordings whose work stopped short, with no delivery holding or awaiting them for
+    `quiet_seconds`: their task was lost (poisoned in an outage, or a put that failed after
+    commit). Short means not archived, still at Twilio (archived and alerted ones too: Twilio's
+    transcript never came, or the delete failed), not alerted, or still owed an OpenAI
+    transcript. The row has what the task needs (its RecordingUrl: migration 015)."""
     return await conn.fetch(
-        "SELECT recording_sid, call_sid, duration_seconds, received_at FROM voicemails"
-        " WHERE archived_at IS NOT NULL AND purged_at IS NULL"
-        " AND (alerted_at IS NULL OR (transcription_status = 'pending' AND $1"
-        "      AND transcription_attempts < $2))"
+        "SELECT recording_sid, call_sid, duration_seconds, received_at, recording_url"
+        " FROM voicemails WHERE purged_at IS NULL"
+        " AND (archived_at IS NULL OR twilio_deleted_at IS NULL OR alerted_at IS NULL"
+        "      OR (transcription_status = 'pending' AND $1 AND transcription_attempts < $2))"
         " AND coalesce(lease_until, received_at) < now() - make_interval(secs => $3)"
         " ORDER BY received_at LIMIT $4",
         transcribing, max_attempts, quiet_seconds, limit,

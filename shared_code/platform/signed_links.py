@@ -46,7 +46,10 @@ def verify(
     recording_sid: str, expiry: str | None, sig: str | None, now: float | None = None
 ) -> bool:
     """True for a link this app signed for `recording_sid` that has not expired."""
-    if not _secret() or not expiry or not sig or not expiry.isdigit() or len(expiry) > 12:
+    # isascii: str.isdigit takes "²" too, which int() refuses.
+    if not _secret() or not expiry or not sig or len(expiry) > 12:
+        return False
+    if not (expiry.isascii() and expiry.isdigit()):
         return False
     if int(expiry) < (now if now is not None else time.time()):
         return False

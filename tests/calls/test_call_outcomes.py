@@ -16,6 +16,7 @@ import asyncio
 import pytest
 
 from shared_code import contracts
+from shared_code.calls import handler
 from shared_code.calls.handler import handle_call_report
 from shared_code.contracts import CallReport
 from shared_code.platform.db import get_pool
@@ -242,16 +243,50 @@ async def test_amd_a_machine_on_a_leg_that_was_not_bridged_changes_nothing(stack
     await assert_answered(stack, parent)
 
 
-async def test_amd_a_verdict_for_a_call_never_recorded_changes_nothing(stack):
+async def test_amd_a_verdict_for_a_call_never_recorded_changes_nothing(stack, monkeypatch):
+    """It comes back a bounded number of times (the call's row may be on its way), then no
+    more, and nothing is recorded or sent."""
+    monkeypatch.setattr(handler, "NO_CALL_RETRY_SECONDS", 0)  # each return visible at once
     await create_business(answer_check="amd")
     report = CallReport(
         call_sid=voice.sid(), to_number="", source="amd", answered_by="machine_start",
         answer_check="amd", leg_sid=voice.sid(),
     )  # fmt: skip
     assert (await handle_call_report(report)).status == "no-call"
+    (again,) = await queued()
+    assert again["attempt"] == 1 and again["call_sid"] == report.call_sid
+    assert await drain_calls_queue() == handler.NO_CALL_ATTEMPTS
+    assert await queued() == []
     pool = await get_pool()
     assert await pool.fetchval("SELECT count(*) FROM calls") == 0
     assert stack.twilio.sent == []
+
+
+async def test_amd_a_verdict_handled_before_the_calls_row_commits_still_revises_it(
+    stack, monkeypatch
+):
+    """The race: the dial-status transaction read `call_legs` before the verdict committed (so
+    it records the call as answered) and had not committed when the verdict's report was
+    handled (no row yet). The report comes back and revises the call to a miss."""
+    monkeypatch.setattr(handler, "NO_CALL_RETRY_SECONDS", 0)
+    business, _ = await create_business(answer_check="amd")
+    parent, _ = await ring(business)
+    leg = voice.sid()
+    await dial_ended(business, parent, "completed", leg_sid=leg, duration=31, bridged=True)
+    (dial_report,) = await queued()
+    amd_report = CallReport(
+        call_sid=parent, to_number="", source="amd", answered_by="machine_start",
+        answer_check="amd", leg_sid=leg,
+    )  # fmt: skip
+    # The verdict's report first, while the call's row is not visible yet...
+    assert (await handle_call_report(amd_report)).status == "no-call"
+    # ...then the dial-status delivery, which read the leg before the verdict was recorded.
+    dial = CallReport.model_validate(dial_report)
+    assert (await handle_call_report(dial)).status == "not_missed"
+    assert (await call_row(parent))["text_back_status"] == "not_missed"
+    # The verdict's report is back on the queue and revises the answered call to a miss.
+    assert await drain_calls_queue() >= 1
+    await assert_missed_once(stack, business, parent, "machine")
 
 
 # --- no check ----------------------------------------------------------------------------------

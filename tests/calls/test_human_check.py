@@ -168,12 +168,14 @@ async def test_a_verdict_not_recorded_is_answered_503_in_time_and_twilios_retry_
         response = await voice.follow(callback, voice.amd_verdict(leg, "machine_start"))
         waited = time.monotonic() - started
     assert response.status_code == 503 and waited < ACK_SECONDS
-    assert [r["call_sid"] for r in await queued()] == [parent]  # the report is kept meanwhile
+    # Nothing handed off: the report must not reach the handler ahead of its verdict (and the
+    # dedupe key must stay free for Twilio's retry, which does both).
+    assert await queued() == []
     retry = await voice.follow(callback, voice.amd_verdict(leg, "machine_start"))
     assert retry.status_code == 200
     [row] = await legs()
     assert row["answered_by"] == "machine_start"
-    assert len(await queued()) == 1
+    assert [r["call_sid"] for r in await queued()] == [parent]  # queued once, after recording
 
 
 # --- signatures ------------------------------------------------------------------------------

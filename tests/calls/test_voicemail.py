@@ -147,6 +147,39 @@ async def test_a_caller_in_an_open_conversation_is_promised_nothing(stack):
     assert PROMISE not in greeting_said(response) and report["greeting"] == "no_text"
 
 
+async def test_a_repeat_caller_within_the_cooldown_is_promised_nothing(stack):
+    """Texted back, the conversation closed since, calls again within TEXT_BACK_COOLDOWN_HOURS:
+    the handler suppresses the text-back (cooldown), so the greeting must not promise one."""
+    business, _ = await create_business()
+    await missed(business)
+    await drain_calls_queue()
+    assert len(stack.twilio.to(CALLER)) == 1
+    pool = await get_pool()
+    await pool.execute("UPDATE conversations SET status = 'closed', closed_at = now()")
+    response, report = await missed(business)
+    assert PROMISE not in greeting_said(response) and report["greeting"] == "no_text"
+    await drain_calls_queue()
+    assert len(stack.twilio.to(CALLER)) == 1  # and indeed no second text went
+    # The cooldown over (the last text-back a day and more ago): the promise is back.
+    await pool.execute("UPDATE contacts SET last_text_back_at = now() - interval '25 hours'")
+    response, report = await missed(business)
+    assert report["greeting"] == "text_soon" and PROMISE in greeting_said(response)
+
+
+async def test_with_twilio_transcribing_the_message_is_cut_at_119_seconds(stack, configure):
+    """Twilio transcribes recordings of 2-120 s only (warning 13617): a longer maximum would
+    leave long messages without a transcript."""
+    configure(TRANSCRIPTION="twilio", VOICEMAIL_MAX_SECONDS="300")
+    business, _ = await create_business()
+    response, _ = await missed(business)
+    record = voice.twiml(response).find("Record")
+    assert record is not None and record.attrib["maxLength"] == "119"
+    configure(TRANSCRIPTION="none")
+    response, _ = await missed(business)
+    record = voice.twiml(response).find("Record")
+    assert record is not None and record.attrib["maxLength"] == "300"
+
+
 async def test_in_quiet_hours_the_text_is_promised_for_the_morning(stack, configure):
     business, _ = await create_business(time_zone="Asia/Kolkata")
     configure(**quiet_now("Asia/Kolkata"))

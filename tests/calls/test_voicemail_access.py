@@ -147,6 +147,28 @@ async def test_the_owner_api_lists_and_plays_only_its_own_voicemails(stack, link
     assert other.id != business.id
 
 
+@pytest.mark.parametrize(
+    "expiry", ["\u00b2", "1\u00b2", "\u0661\u0662"], ids=["sup2", "1sup2", "arabic"]
+)
+async def test_a_non_ascii_digit_expiry_is_refused_not_a_server_error(stack, links, expiry):
+    """str.isdigit() takes "²" (and Arabic-Indic digits int() would read): the anonymous
+    listen route must answer 403, never 500."""
+    business, _ = await create_business()
+    sid = await a_voicemail(stack, business)
+    assert not signed_links.verify(sid, expiry, "x")
+    response = await call(
+        "voicemail_listen", get(f"voicemails/{sid}/audio", {"e": expiry, "s": "x"})
+    )
+    assert response.status_code == 403
+
+
+async def test_a_non_ascii_digit_limit_is_a_validation_error(stack, links):
+    _, key = await create_business()
+    response = await call("list_voicemails", get("v1/voicemails/x", {"limit": "\u00b2"}, key=key))
+    assert response.status_code == 422
+    assert json.loads(response.get_body())["error"]["code"] == "validation_failed"
+
+
 async def test_the_retention_timer_purges_old_audio_only(stack, links, configure):
     configure(TRANSCRIPTION="none", LINK_SIGNING_SECRET=SECRET, VOICEMAIL_RETENTION_DAYS="30")
     business, key = await create_business()

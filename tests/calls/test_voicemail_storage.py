@@ -13,8 +13,10 @@ from aiohttp import web
 
 from devhost.services import free_port
 from shared_code.calls.recordings import s3_key_from_media_url
+from shared_code.contracts import RECORDINGS_QUEUE
 from shared_code.platform import blobs
 from tests.calls.voicemail_helpers import (
+    drain_recordings,
     make_wav,
     missed_call,
     recording_sid,
@@ -22,7 +24,7 @@ from tests.calls.voicemail_helpers import (
     run_task,
     voicemail_row,
 )
-from tests.helpers import create_business
+from tests.helpers import create_business, queued
 
 BUCKET = "acme-recordings"
 
@@ -64,20 +66,28 @@ async def test_external_s3_storage_is_read_with_boto3_and_archived(stack, s3):
     assert row["archived_at"] is not None and row["alerted_at"] is not None
 
 
-async def test_a_missing_s3_object_fails_the_delivery_and_keeps_the_recording(stack, s3):
+async def test_a_missing_s3_object_comes_back_later_and_keeps_the_recording(stack, s3, monkeypatch):
+    """Not there yet (or S3 down): the task comes back after a delay, nothing is deleted at
+    Twilio, and once the object is readable the voicemail is archived."""
+    from shared_code.calls import voicemail
+
+    monkeypatch.setattr(voicemail, "TRANSIENT_FIRST_SECONDS", 0)  # the return visible at once
     business, _ = await create_business()
     call = await missed_call(business)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(
-        sid, b"", media_url=f"https://s3.amazonaws.com/{BUCKET}/nowhere/{sid}"
-    )
-    from shared_code.calls.recordings import RecordingUnavailable
-
-    with pytest.raises(RecordingUnavailable):
-        await run_task(report_body(sid, call, url))
+    sid, audio = recording_sid(), make_wav()
+    key = f"late/{sid}"
+    url = stack.twilio.add_recording(sid, b"", media_url=f"https://s3.amazonaws.com/{BUCKET}/{key}")
+    await run_task(report_body(sid, call, url))  # no exception: the host would poison it
     assert stack.twilio.deleted_recordings == [] and await blobs.names() == []
     row = await voicemail_row(sid)
-    assert row["archived_at"] is None and row["lease_until"] is None  # free for the retry
+    assert row["archived_at"] is None
+    (again,) = await queued(RECORDINGS_QUEUE)
+    assert again["recording_sid"] == sid
+
+    s3.put_object(Bucket=BUCKET, Key=key, Body=audio, ContentType="audio/x-wav")
+    await drain_recordings()
+    assert await blobs.download(f"{business.id}/{sid}.wav") == audio
+    assert stack.twilio.deleted_recordings == [sid]
 
 
 def test_s3_keys_from_media_urls() -> None:

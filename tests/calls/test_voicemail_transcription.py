@@ -148,6 +148,8 @@ async def test_twilio_transcription_fills_the_transcript_and_follows_up(stack, c
     (first,) = await alerts_for(stack, business)
     assert "Transcript to follow." in first
 
+    # Twilio transcribes the recording only while it is still there (warning 13618).
+    assert stack.twilio.transcribe(sid, 9)
     transcript = contracts.TranscriptionReport(
         recording_sid=sid, call_sid=call, status="completed", text="Leak under the sink."
     )
@@ -161,11 +163,12 @@ async def test_twilio_transcription_fills_the_transcript_and_follows_up(stack, c
     alerts = [m["Body"] for m in stack.twilio.to(business.owner_phone)]
     assert len(alerts) == 2 and '"Leak under the sink."' in alerts[1]
     assert stack.openai.transcriptions == []
+    assert stack.twilio.deleted_recordings == [sid]  # once Twilio's transcript is in
 
 
 async def test_a_lost_retry_is_queued_again_by_the_timer(stack, transcribing):
-    """The retry's put failed after commit (here: the message is gone): the daily timer finds
-    the voicemail still owed a transcript and untouched, and queues it again."""
+    """The retry's put failed after commit (here: the message is gone): the stalled sweep's
+    timer finds the voicemail still owed a transcript and untouched, and queues it again."""
     from azure.functions.timer import TimerRequest
 
     from shared_code.platform import queues
@@ -178,7 +181,7 @@ async def test_a_lost_retry_is_queued_again_by_the_timer(stack, transcribing):
     stack.openai.script_transcription(Scripted.http_error(500))
     await run_task(report_body(sid, call, url))
     await (await queues.get_queue(contracts.RECORDINGS_QUEUE)).clear_messages()  # lost
-    timer = app_function("voicemail_retention")
+    timer = app_function("voicemail_stalled")
 
     await timer(TimerRequest(past_due=False))
     assert await queued(contracts.RECORDINGS_QUEUE) == []  # not yet: a retry may still come
@@ -191,7 +194,7 @@ async def test_a_lost_retry_is_queued_again_by_the_timer(stack, transcribing):
     )
     await timer(TimerRequest(past_due=False))
     (again,) = await queued(contracts.RECORDINGS_QUEUE)
-    assert again["recording_sid"] == sid and again["recording_url"] == ""
+    assert again["recording_sid"] == sid and again["recording_url"] == url
     assert await drain_recordings() == 1
     row = await voicemail_row(sid)
     assert row["transcription_status"] == "done" and row["transcript"] == DEFAULT_TRANSCRIPT

@@ -43,11 +43,14 @@ def recording_sid() -> str:
 
 
 async def missed_call(
-    business: store.Business, caller: str = CALLER, conversation: bool = False
+    business: store.Business,
+    caller: str = CALLER,
+    conversation: bool = False,
+    sid: str | None = None,
 ) -> str:
     """A missed call as the missed-call handler records it (optionally with its text-back's
     conversation); returns its CallSid."""
-    sid = "CA" + secrets.token_hex(16)
+    sid = sid or "CA" + secrets.token_hex(16)
     pool = await get_pool()
     conversation_id: uuid.UUID | None = None
     if conversation:

@@ -12,7 +12,9 @@ answers the bytes a test registered (`add_recording`), `GET .../Recordings/{Sid}
 resource (with `media_url`, the S3 URL when external storage is simulated), `DELETE
 .../Recordings/{Sid}.json` answers 204 and records the sid in `deleted_recordings`; all with
 basic auth checked, 404 (Twilio's JSON error 20404) for an unknown or deleted recording, and
-`fail_recordings` answering the next N recording requests with a 500.
+`fail_recordings` answering the next N recording requests with a 500. `transcribe` says whether
+Twilio's own transcription of a recording happens: never for one already deleted (warning
+13618) or outside 2-120 s (13617).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class FakeTwilio:
     # RecordingSid -> (audio bytes, media_url or None)
     recordings: dict[str, tuple[bytes, str | None]] = field(default_factory=dict)
     deleted_recordings: list[str] = field(default_factory=list)
+    transcribed: list[str] = field(default_factory=list)  # recordings Twilio transcribed
     recording_requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     fail_recordings: int = 0
     _runner: web.AppRunner | None = None
@@ -63,6 +66,7 @@ class FakeTwilio:
         self.fail_after_accept.clear()
         self.recordings.clear()
         self.deleted_recordings.clear()
+        self.transcribed.clear()
         self.recording_requests.clear()
         self.fail_recordings = 0
 
@@ -70,6 +74,17 @@ class FakeTwilio:
         """Serve `audio` as recording `sid`; returns its RecordingUrl (as the callback sends)."""
         self.recordings[sid] = (audio, media_url)
         return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
+
+    def transcribe(self, sid: str, seconds: int = 14) -> bool:
+        """Whether Twilio's transcription of `sid` happens (then its callback is due): not for
+        a recording deleted by then (warning 13618: "delete the recording once you receive the
+        transcribe callback"), nor one outside 2-120 s (warning 13617)."""
+        if sid not in self.recordings or sid in self.deleted_recordings:
+            return False
+        if not 2 <= seconds <= 120:
+            return False
+        self.transcribed.append(sid)
+        return True
 
     def _recording_resource(self, sid: str) -> dict[str, Any]:
         _, media_url = self.recordings[sid]

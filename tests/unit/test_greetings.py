@@ -89,3 +89,9 @@ def test_an_owner_template_is_used():
 def test_with_no_business_known_the_greeting_names_none_and_promises_nothing():
     text = greeting_text(None, "no_text", after_hours=False)
     assert text == "Sorry, we can't take your call right now."
+
+
+def test_a_caller_texted_within_the_cooldown_is_promised_nothing():
+    assert choose_greeting(GreetingFacts(cooldown_over=False)) == "no_text"
+    assert choose_greeting(GreetingFacts(cooldown_over=False, quiet_hours=True)) == "no_text"
+    assert choose_greeting(GreetingFacts(cooldown_over=True, quiet_hours=True)) == "text_morning"
