@@ -15,7 +15,9 @@ customer words safe to echo is `gsm_text`. The names callers use (`next_turn`, `
 Every text is read for every field, whatever was asked: a time given in answer to "is this
 urgent?" answers both. Urgency is inferred from cues (said outright, an emergency, today or a
 later day asked for) and asked only when still unclear. The first reply of a conversation
-(`first=True`) names the business and says how to opt out, within the same two segments.
+(`first=True`) names the business and says how to opt out, within the same two segments; "is
+this the plumber?" is answered ("Yes, this is Ace Plumbing."; no "yes" when the business's name
+says it is another trade).
 
 Replies stay within two GSM-7 segments: anything echoed back from the customer is reduced to
 GSM-7 characters (no emoji, no smart quotes, which would turn the whole text into UCS-2) and cut
@@ -32,6 +34,7 @@ from zoneinfo import ZoneInfo
 from shared_code.assistant.intake_extract import MAX_VALUE, known, read
 from shared_code.assistant.intake_merge import FIELDS, extract, lead_updates
 from shared_code.assistant.intake_patterns import (
+    IDENTITY_QUESTION,
     NOT_URGENT,
     PRICE_QUESTION,
     REQUEST,
@@ -181,6 +184,26 @@ def _question_reply(
     return cut(" ".join(p for p in (prefix, note, question) if p), limit)
 
 
+# "is this the plumber?" asked of a business whose name says otherwise gets no "yes".
+_TRADE_STEMS = {
+    "plumber": ("plumb",), "electrician": ("electr", "spark"), "dentist": ("dent",),
+    "mechanic": ("auto", "car", "motor", "garage", "repair"), "salon": ("salon", "hair", "beauty"),
+}  # fmt: skip
+
+
+def _identity_answer(texts: list[str], biz: str) -> str:
+    """The answer to "is this the plumber?" / "who is this?", or "" when not asked."""
+    for text in texts:
+        match = isinstance(text, str) and IDENTITY_QUESTION.match(text.strip())
+        if match:
+            asked = words_of(match.group(0))
+            stems = next((_TRADE_STEMS[w] for w in asked if w in _TRADE_STEMS), ())
+            if stems and not any(stem in biz.lower() for stem in stems):
+                return f"This is {biz}."
+            return f"Yes, this is {biz}." if "who" not in asked else f"This is {biz}."
+    return ""
+
+
 def _zone(time_zone: str) -> tzinfo:
     try:
         return ZoneInfo(time_zone)
@@ -250,7 +273,12 @@ def next_turn(
         place.update({key: value for key, value in update.items() if key in ("zip", "address")})
         bad_zip = reading_bad_zip or ("" if "address" in update else bad_zip)
     biz = _business(business_name)
+    identity = "" if learned else _identity_answer(customer_texts, biz)
+    if identity:
+        had_question = False  # answered here, not left to the owner
     opening, closing = (f"Hi, this is {biz}.", "Reply STOP to opt out.") if first else ("", "")
+    if identity and first:
+        opening, identity = f"Hi! {identity}", ""
     limit = MAX_REPLY_CHARS - len(opening) - len(closing) - 2 * bool(first)
     note = _place_note(place, bad_zip, service_area, biz)
     missing = next_missing(current)
@@ -264,9 +292,10 @@ def next_turn(
     else:
         first_ask = asking == "need" and not any(known(lead, field) for field in FIELDS)
         reply = _question_reply(
-            missing, learned, had_question, first_ask, business_name, note, limit, heard
-        )
-        if first_ask and not learned and not had_question and not first:
+            missing, learned, had_question, first_ask, business_name, note or identity, limit,
+            heard,
+        )  # fmt: skip
+        if first_ask and not learned and not had_question and not first and not identity:
             reply = f"Hi! {reply}"
     wants_booking = any(BOOKING_REQUEST.search(t) for t in customer_texts if isinstance(t, str))
     if booking_url and (wants_booking or missing is None):

@@ -22,9 +22,11 @@ from shared_code.assistant.intake_patterns import (
     AFTER_CUES,
     CORRECTION,
     CUE_WORDS,
+    DEFER_DAYS,
     EDGE_JUNK,
     FLUFF,
     GREETING,
+    HOURS_QUESTION,
     NAME_HERE,
     NAME_INTRO,
     NEED_PREFIX,
@@ -180,7 +182,10 @@ def _find_time(text: str, found: _Found, asking: str | None) -> None:
         past = any(w in PAST_MARKERS for w in before) or bool(
             past_verb and re.match(r"(?:on|this|last)\b", text[start:end], re.IGNORECASE)
         )
-        if past or after[:1] == ["ago"]:
+        open_ended = re.fullmatch(
+            r"(?:whenever|any\s*time|flexible|no\s+preference|asap)", text[start:end], re.I
+        )  # "it broke, whenever works": not a past time
+        if (past and not open_ended) or after[:1] == ["ago"]:
             continue  # "it started leaking this morning", "it leaked on Friday": history
         if not strong and before[-1:] == ["good"]:
             continue  # "Good morning!"
@@ -194,17 +199,40 @@ def _find_time(text: str, found: _Found, asking: str | None) -> None:
             return
 
 
-def _find_urgency(text: str, found: _Found, asking: str | None) -> None:
-    """Urgency, and how we know: said outright, an emergency cue, or the time asked for."""
+def _said_urgency(text: str) -> tuple[str, tuple[int, int]] | None:
+    """Urgency said outright ("no rush", "please hurry") and the words that said it."""
     not_urgent = SAYS_NOT_URGENT.search(text)
     urgent = SAYS_URGENT.search(text)
     if urgent and not_urgent and urgent.start() < not_urgent.end():
         urgent = None  # "not an emergency": the urgent word is inside the denial
     if not_urgent and (not urgent or not_urgent.start() > urgent.start()):
-        found.take("urgency", NOT_URGENT, not_urgent.span())
-        found.basis = "said"
-    elif urgent:
-        found.take("urgency", URGENT, urgent.span())
+        return NOT_URGENT, not_urgent.span()
+    return (URGENT, urgent.span()) if urgent else None
+
+
+def _find_deferral(text: str, found: _Found) -> None:
+    """ "it can wait a few days": a time of its own, replacing a same-day hour asked before."""
+    match = DEFER_DAYS.search(text)
+    if match and "preferred_time" not in found.values and found.free(*match.span(1)):
+        found.take("preferred_time", f"in {match.group(1).lower()}", match.span(1))
+
+
+def _hours_questions(text: str) -> str:
+    """`text` with its questions about the business's hours blanked ("are you open saturday?"),
+    so their days and hours are not read as the customer's time or urgency."""
+    for match in HOURS_QUESTION.finditer(text):
+        start = max((text.rfind(c, 0, match.start()) for c in ".!?,;"), default=-1) + 1
+        ends = [i for i in (text.find(c, match.end()) for c in ".!?") if i >= 0]
+        end = min(ends) + 1 if ends else len(text)
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
+def _find_urgency(text: str, found: _Found, asking: str | None) -> None:
+    """Urgency, and how we know: said outright, an emergency cue, or the time asked for."""
+    said = _said_urgency(text)
+    if said:
+        found.take("urgency", said[0], said[1])
         found.basis = "said"
     elif is_emergency(text, DEFAULT_EMERGENCY_WORDS + CUE_WORDS):
         found.take("urgency", URGENT)
@@ -229,7 +257,7 @@ def _residual(text: str, spans: list[tuple[int, int]]) -> str:
     kept = []
     for piece in pieces:
         for clause in re.split(r"(?<=[,;.!?])\s+", piece):
-            clause = EDGE_JUNK.sub("", clause.strip())
+            clause = EDGE_JUNK.sub("", clause.strip().rstrip(".! ").strip())
             clause = GREETING.sub("", clause).strip(" ,;:-")
             words = words_of(clause)
             if NOT_A_JOB.search(clause):
@@ -312,13 +340,19 @@ def read(text: str, lead: dict[str, str], asking: str | None) -> Reading:
     answers (the field asked, when still missing, then the job description)."""
     text = normalize(text if isinstance(text, str) else "")[:2000]
     found = _Found(values={}, spans=[])
+    scan = _hours_questions(text)  # what is read for a time and an urgency
+    found.spans += [(i, i + 1) for i, (a, b) in enumerate(zip(text, scan, strict=True)) if a != b]
     _find_address(text, found)
     _find_name(text, found, asking)
-    _find_time(text, found, asking)  # before urgency: "asap" is both a time and an urgency
+    _find_time(scan, found, asking)  # before urgency: "asap" is both a time and an urgency
+    _find_deferral(scan, found)
+    said = _said_urgency(scan)
+    if said:  # "no rush", "please hurry": urgency's words, never the job's
+        found.spans.append(said[1])
     residual = _residual(text, found.spans)
     if asking and asking != "urgency" and asking not in found.values and not known(lead, asking):
         residual = _fill_asked(asking, residual, text, found)
-    _find_urgency(text, found, asking)
+    _find_urgency(scan, found, asking)
     if asking == "urgency" and "urgency" not in found.values and not known(lead, "urgency"):
         residual = _fill_asked("urgency", residual, text, found)
     if "need" not in found.values and not known(lead, "need") and residual:

@@ -9,7 +9,8 @@ replaces an earlier "today"), so:
   comes with its window (`when_start`, `when_end`: local ISO times); a
   correction that names only an hour ("actually 1pm is better") keeps the day it corrects;
 - urgency replaces an earlier urgency unless that was surer: what the customer said outright
-  beats an emergency cue ("leaking"), which beats what a requested time implies ("tomorrow");
+  beats an emergency cue ("leaking"), which beats what a requested time implies ("tomorrow"; a
+  date that is today's, "3/10" sent on 3/10, implies urgent);
 - a name or an address replaces a known one only when the text reads as a correction ("actually
   it's 44 Oak St"), or the name is introduced ("my name is ...") or the address was asked; an
   address correction that gives only a street keeps the city and ZIP it had;
@@ -25,8 +26,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared_code.assistant.intake_extract import MAX_VALUE, Reading, known, read
+from shared_code.assistant.intake_patterns import URGENT
 from shared_code.assistant.intake_place import join_address, split_address
-from shared_code.assistant.intake_time import Window, has_day, window
+from shared_code.assistant.intake_time import Window, dated_today, has_day, window
 
 FIELDS = ("need", "name", "address", "preferred_time", "urgency")
 ADDRESS_PARTS = ("street", "unit", "city", "state", "zip")
@@ -103,6 +105,8 @@ def lead_updates(lead: dict[str, str], reading: Reading, now: datetime) -> dict[
     if phrase and (phrase != lead.get("preferred_time") or not lead.get("when_start")):
         out.update(_time_updates(lead, phrase, correcting, now))
     urgency = values.get("urgency")
+    if urgency and reading.urgency_basis == "time" and phrase and dated_today(phrase, now):
+        urgency = URGENT  # a date is a later day, unless it is today's
     if urgency:
         old_rank = _BASIS_RANK.get(lead.get("urgency_basis", ""), 0)
         if not known(lead, "urgency"):

@@ -98,6 +98,8 @@ TIME_STRONG = re.compile(
     + _H
     + r"(?<=m)"
     + r"|(?:1[0-2]|0?[1-9])(?::[0-5]\d)?\s*ish"
+    + r"|(?:1[0-2]|0?[1-9])(?::[0-5]\d)?(?=\s+(?:tonight|tomorrow|this\s+(?:morning|afternoon|"
+    + r"evening)|in\s+the\s+(?:morning|afternoon|evening)|at\s+night))"
     + r"|(?:right\s+)?now(?=\s*(?:[?!.]|please|pls|$))"
     + r"|this\s+(?:morning|afternoon|evening)"
     + r"|asap|a\.s\.a\.p|as\s+soon\s+as\s+possible|right\s+away|immediately"
@@ -105,7 +107,7 @@ TIME_STRONG = re.compile(
     r"|this\s+week(?:end)?|next\s+week(?:end)?|weekend|weekends|weekdays?"
     r"|(?:this\s+|next\s+|on\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
     r"mon|tues?|thu|thur|thurs|fri|sat)(?:\s+(?:am|pm)\b)?"
-    r"|whenever|any\s*time|flexible|no\s+preference"
+    r"|whenever|any\s*time|any\s+day|flexible|no\s+preference"
     r"|(?:jan|january|feb|february|mar|march|apr|april|may|june?|july?|aug|august|sept?|"
     r"september|oct|october|nov|november|dec|december)\.?\s+\d{1,2}(?:st|nd|rd|th)?"
     r"|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/\d{2,4})?"
@@ -140,7 +142,7 @@ CUE_WORDS: tuple[str, ...] = (
 
 SAYS_NOT_URGENT = re.compile(
     r"\b(?:not|isn't|isnt|non|no)[\s-]*(?:an?\s+|that\s+|super\s+|very\s+|really\s+|too\s+|"
-    r"so\s+|particularly\s+)?(?:urgent|emergency|rush|hurry|big\s+deal)\b"
+    r"so\s+|particularly\s+)?(?:urgent|emergency|rush|hurry|big\s+deal)(?:\s+at\s+all)?\b"
     r"|\bnonurgent\b|\b(?:can|could)\s+wait\b|\bwhenever\b|\bthis\s+week\b|\bflexible\b"
     r"|\bno\s+(?:rush|hurry|emergency)\b|\bnot\s+in\s+a\s+(?:rush|hurry)\b|\bnext\s+week\b"
     r"|\bwhenever\s+works\b|\bany\s*time\b|\bno\s+preference\b",
@@ -148,7 +150,7 @@ SAYS_NOT_URGENT = re.compile(
 )
 SAYS_URGENT = re.compile(
     r"\b(?:emergency|urgent|urgently|asap|a\.s\.a\.p|right\s+away|as\s+soon\s+as\s+possible"
-    r"|immediately|right\s+now|today\s+if\s+possible|the\s+sooner\s+the\s+better)\b",
+    r"|immediately|right\s+now|today\s+if\s+possible|the\s+sooner\s+the\s+better|hurry)\b",
     re.IGNORECASE,
 )
 YES = frozenset(
@@ -195,7 +197,9 @@ NOT_URGENT_WHEN_ASKED = re.compile(
 FLUFF = _wordset(
     "can could you come out someone somebody anyone please send over here by swing stop would be "
     "able to get is it possible there when are available actually make change instead sorry oops "
-    "meant mean rather scratch that just ok okay i we me us a the"
+    "meant mean rather scratch that just ok okay i we me us a the u ya guys see bring drop off in "
+    "works work best fine good for free if have an opening open you're only on time i'm im we're "
+    "thanks thank thx pls sometime"
 )
 
 CORRECTION = re.compile(
@@ -229,7 +233,9 @@ GREETING = re.compile(
     re.IGNORECASE,
 )
 NEED_PREFIX = re.compile(
-    r"^(?:i\s+(?:really\s+)?need|we\s+need|need|i'm\s+looking\s+for|im\s+looking\s+for|"
+    r"^(?:(?:can|could|would)\s+(?:you|u|someone|somebody|anyone)(?:\s+guys)?\s+come\s+(?:out\s+)?"
+    r"(?:and\s+|to\s+)?(?:look\s+at|check(?:\s+out)?|fix|see\s+about)"
+    r"|i\s+(?:really\s+)?need|we\s+need|need|i'm\s+looking\s+for|im\s+looking\s+for|"
     r"i\s+am\s+looking\s+for|looking\s+for|i'd\s+like|i\s+would\s+like|i\s+want)\s+"
     r"(?:help\s+with\s+|some\s+help\s+with\s+)?",
     re.IGNORECASE,
@@ -241,12 +247,37 @@ NON_ANSWERS = _wordset(
 )
 EDGE_JUNK = re.compile(
     r"^(?:[\s,.;:!?&+-]|\b(?:and|also|plus|but|so|here|please|thanks)\b)+"
-    r"|(?:[\s,;:&+-]|\b(?:and|also|plus|but|so|at|in|on|for|from|is|the|my|here|please|thanks)"
+    r"|(?:[\s,;:&+-]|\b(?:and|also|plus|but|so|at|in|on|for|from|is|the|my|here|please|pls|thanks"
+    r"|thx|thank\s+you)"
     r"\b)+$",
     re.IGNORECASE,
 )
 ADDRESS_PREFIX = re.compile(
     r"^(?:(?:i|we)\s+live|i'm|im|i\s+am|we're|we\s+are|it's|its|it\s+is|located|the|"
     r"(?:the\s+)?address\s+is|address:?|zip\s+is|zip:?|my\s+zip\s+is)\s+(?:in\s+|at\s+|on\s+|near\s+)?",
+    re.IGNORECASE,
+)
+# The customer deferring by days ("it can wait a few days"): a same-day hour no longer holds.
+DEFER_DAYS = re.compile(
+    r"\b(?:wait|in|within)\s+((?:a\s+few|a\s+couple(?:\s+of)?|couple(?:\s+of)?|few|2|3|two|three)"
+    r"\s+days)\b",
+    re.IGNORECASE,
+)
+# A question about the business's own hours ("what time do you close today?", "are you open
+# saturday?"): its day and hour are ours, not a time the customer asks for.
+HOURS_QUESTION = re.compile(
+    r"\b(?:what\s+time|when)\s+(?:do|does|are|will|r)\s+(?:you|u|y'all|ya|they|the\s+\w+)"
+    r"(?:\s+guys)?\s+(?:close|closing|open|opening|get\s+in|start)\b"
+    r"|\b(?:are|r)\s+(?:you|u|y'all|ya)(?:\s+guys)?\s+(?:still\s+)?open\b"
+    r"|\b(?:do|does)\s+(?:you|u|y'all|ya)(?:\s+guys)?\s+(?:work|open|come\s+out)\s+"
+    r"(?:on\s+)?(?:the\s+)?(?:weekends?|saturdays?|sundays?|sat|sun|nights?|evenings?|holidays?)\b"
+    r"|\b(?:what\s+are\s+)?your\s+hours\b|\bhours\s+(?:today|tomorrow|on\s+\w+)\b",
+    re.IGNORECASE,
+)
+# "is this the plumber?", "is this Ace?", "who is this": asking who we are.
+IDENTITY_QUESTION = re.compile(
+    r"^(?:(?:hi|hello|hey|hola|yo)\b[\s,.!-]*)*(?:is\s+this|this\s+is|are\s+you|r\s+u|am\s+i"
+    r"\s+(?:texting|talking\s+to))\s+(?:the\s+|a\s+)?[\w' &-]{2,40}\?+\s*$"
+    r"|^(?:(?:hi|hello|hey)\b[\s,.!-]*)*who\s+(?:is|'s)\s+this\?*\s*$",
     re.IGNORECASE,
 )

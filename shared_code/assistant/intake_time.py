@@ -9,14 +9,19 @@ carrying their UTC offset (the owner's summary shows it in that local time).
 The rules (also in tests/data/intake/README.md, which the corpus is written to):
 - day parts: morning 08-12, afternoon 12-17, evening / tonight 17-21, noon / lunch 12-13;
 - "at 3", "around 3pm", "4ish": an hour from then; "after 5": from 17:00, open; "before noon":
-  until 12:00; "between 1 and 3", "1-3pm": 13:00-15:00; without am/pm 1-6 is pm, 7-11 am;
+  until 12:00; "between 1 and 3", "1-3pm": 13:00-15:00; without am/pm an hour takes the part of
+  the day said with it ("tonight at 8", "8 tonight": 20:00; "9 in the morning"), else 1-6 is pm,
+  7-11 am;
 - a day alone is the whole day; a weekday name is the next such day after today; explicit dates
-  ("3/14", "March 20th") go through `dateparser`, preferring the future;
+  ("3/14", "March 20th") go through `dateparser`, preferring the future from local midnight (a
+  date that is today is today, not next year);
+- times are real local times: one in the spring-forward gap ("2:30am") moves on past it;
 - no day given: today if the window has not begun yet, else tomorrow (a correction that gives only
   an hour keeps the day it corrects);
 - "asap", "now": from now, open; "whenever", "flexible": no window.
 
-`urgency_of` says what the phrase implies for urgency: today / now is urgent, a later day is not,
+`urgency_of` says what the phrase implies for urgency: today / now is urgent, a later day is not
+(a date that is today's is urgent: `dated_today`, which needs the text's time),
 an hour or a day part alone says nothing. `dateparser` is imported on first use (it is not cheap,
 and only the scripted intake needs it).
 """
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from shared_code.assistant.intake_patterns import NOT_URGENT, URGENT
@@ -94,7 +99,8 @@ def _dateparser_date(text: str, now: datetime) -> date | None:
 
     settings: Any = {
         "PREFER_DATES_FROM": "future",
-        "RELATIVE_BASE": now.replace(tzinfo=None),
+        # From local midnight: a date that is today ("3/10" sent on 3/10) is today, not next year.
+        "RELATIVE_BASE": now.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None),
         "DATE_ORDER": "MDY",
         "REQUIRE_PARTS": ["day", "month"],
     }
@@ -102,7 +108,18 @@ def _dateparser_date(text: str, now: datetime) -> date | None:
         parsed = dateparser.parse(text, languages=["en"], settings=settings)
     except Exception:  # dateparser on odd input: no date rather than no reply
         return None
-    return parsed.date() if parsed else None
+    if parsed is None:
+        return None
+    found, today = parsed.date(), now.date()
+    if not re.search(
+        r"\d{4}|/\d{1,2}/\d{2}", text
+    ):  # no year said: the next such date, today included
+        try:
+            this_year = found.replace(year=today.year)
+        except ValueError:  # Feb 29
+            return found
+        found = this_year if this_year >= today else found
+    return found
 
 
 def _days(text: str, now: datetime) -> tuple[date, date] | None:
@@ -137,6 +154,14 @@ def _days(text: str, now: datetime) -> tuple[date, date] | None:
     return None
 
 
+_PM_PARTS = re.compile(r"\b(?:afternoons?|evenings?|tonight|nights?)\b")
+_AM_PARTS = re.compile(r"\b(?:mornings?)\b")
+_BARE_HOUR_THEN_PART = re.compile(
+    r"\s*(?:tonight|tomorrow|this\s+(?:morning|afternoon|evening)|in\s+the\s+"
+    r"(?:morning|afternoon|evening)|at\s+night)"
+)
+
+
 def _hour(hour: str, minute: str | None, meridiem: str | None) -> time:
     h = int(hour) % 12
     if meridiem == "pm" or (meridiem is None and 1 <= int(hour) <= 6):
@@ -147,10 +172,13 @@ def _hour(hour: str, minute: str | None, meridiem: str | None) -> time:
 
 
 def _hours(text: str) -> tuple[time | None, time | None] | None:
-    """The hours the phrase names as (start, end), either open, or None."""
+    """The hours the phrase names as (start, end), either open, or None. An hour without am/pm
+    takes the part of the day said with it ("tonight at 8": 20:00; "9 in the morning")."""
+    part = "pm" if _PM_PARTS.search(text) else "am" if _AM_PARTS.search(text) else None
     ranged = _RANGE.search(text)
     if ranged:
         h1, m1, ap1, h2, m2, ap2 = ranged.groups()
+        ap2 = ap2 or (part if int(h2) != 12 else None)
         end = _hour(h2, m2, ap2)
         if ap1 is None and ap2 is not None and int(h1) <= int(h2) and int(h2) != 12:
             ap1 = ap2  # "1-3pm": both pm
@@ -159,8 +187,11 @@ def _hours(text: str) -> tuple[time | None, time | None] | None:
             return start, end
     for match in _AT.finditer(text):
         word, hour, minute, meridiem, ish = match.groups()
-        if not (word or minute or meridiem or ish):
-            continue  # a bare number is not a time ("2 boys")
+        then_part = _BARE_HOUR_THEN_PART.match(text, match.end())
+        if not (word or minute or meridiem or ish or then_part):
+            continue  # a bare number is not a time ("2 boys"); "8 tonight" is
+        if meridiem is None and int(hour) != 12:
+            meridiem = part
         at = _hour(hour, minute, meridiem)
         if word == "after" or word == "from":
             return at, None
@@ -202,9 +233,17 @@ def window(phrase: str, now: datetime, *, base_day: date | None = None) -> Windo
         assert edge is not None
         if datetime.combine(day, edge, zone) <= now:
             day += timedelta(days=1)
-    start = datetime.combine(day, start_t, zone) if start_t is not None else None
-    end = datetime.combine(day, end_t, zone) if end_t is not None else None
+    start = _real(datetime.combine(day, start_t, zone)) if start_t is not None else None
+    end = _real(datetime.combine(day, end_t, zone)) if end_t is not None else None
+    if start is not None and end is not None and end <= start:
+        end = (start.astimezone(UTC) + timedelta(hours=1)).astimezone(zone)  # "at 2:30am", DST
     return Window(start, end)
+
+
+def _real(moment: datetime) -> datetime:
+    """A local time that exists: one in the spring-forward gap (02:30) moves on past it."""
+    assert moment.tzinfo is not None
+    return moment.astimezone(UTC).astimezone(moment.tzinfo)
 
 
 def has_day(phrase: str) -> bool:
@@ -221,14 +260,22 @@ def urgency_of(phrase: str) -> str | None:
     if (
         _DATE.search(text)
         or _WEEKDAY.search(text)
-        or re.search(r"\b(?:tomorrow|week|weekend)\b", text)
+        or re.search(r"\b(?:tomorrow|week|weekend|days)\b", text)
     ):
         return NOT_URGENT
     return None
 
 
-def describe(start: str, end: str) -> str:
-    """A stored window (ISO times) for the owner, in its local time: "Wed Mar 11 08:00-12:00"."""
+def dated_today(phrase: str, now: datetime) -> bool:
+    """Whether the phrase names today by its date ("3/10" sent on 3/10): that is urgent."""
+    text = _clean(phrase)
+    days = _days(text, now) if _DATE.search(text) else None
+    return days is not None and days[0] == now.date()
+
+
+def describe(start: str, end: str, *, today: date | None = None) -> str:
+    """A stored window (ISO times) for the owner, in its local time: "Wed Mar 11 08:00-12:00";
+    the year is shown when it is not this year (`today`: default the present, there)."""
     try:
         first = datetime.fromisoformat(start) if start else None
         last = datetime.fromisoformat(end) if end else None
@@ -237,8 +284,13 @@ def describe(start: str, end: str) -> str:
     if first is None and last is None:
         return ""
 
+    shown = first or last
+    assert shown is not None
+    this_year = (today or datetime.now(shown.tzinfo).date()).year
+
     def day(moment: datetime) -> str:
-        return f"{moment:%a %b} {moment.day}"
+        year = f" {moment.year}" if moment.year != this_year else ""
+        return f"{moment:%a %b} {moment.day}{year}"
 
     if first is not None and last is not None:
         if first.time() == time() and last.time() == time():

@@ -1,36 +1,82 @@
 """The scripted intake against its corpus (tests/data/intake): the bar reached is kept.
 
-`bench.intake_accuracy` prints the figures (per field precision and recall, whole-lead exact,
-tuned and held-out parts apart); this runs the same evaluation and fails if the tuned part's
-whole-lead exact rate slides below what it reached when the intake was last tuned. It is a
-regression guard, not a target: the issue's target is >= 95% on the whole corpus.
+`bench.intake_accuracy` prints the figures (per field precision and recall, whole-lead exact; the
+tuned corpus, its once held-out quarter, and any `heldout_v2_*.jsonl` apart); this runs the same
+evaluation and fails if the tuned corpus's whole-lead exact rate slides below what it reached
+when the intake was last tuned. It is a regression guard, not a target. The old held-out quarter
+was read while tuning, so it is tuned corpus now (reported as "tuned (was held-out)"); the
+held-out figure is heldout_v2's, which is only checked to be reported, never held to a bar
+picked here.
 """
 
 from __future__ import annotations
 
-from bench.intake_accuracy import evaluate, load
+import json
+from pathlib import Path
 
-# Reached when the intake was tuned (issue 16): 177 of 180 tuned entries exact (98.3%); the
-# held-out part, never tuned on, was 59 of 60.
-TUNED_EXACT_AT_LEAST = 0.98
-HELD_OUT_EXACT_AT_LEAST = 0.95
+import pytest
+
+from bench.intake_accuracy import CORPUS, PARTS, evaluate, expected, field_right, load, main
+
+# Reached after the review of issue 16 (need scored strictly, times with their UTC offset):
+# 244 of 250 tuned entries exact (97.6%).
+TUNED_EXACT_AT_LEAST = 0.975
 
 
-def test_the_corpus_is_the_size_the_issue_asks_with_a_held_out_quarter() -> None:
+def test_the_corpus_is_the_size_the_issue_asks_across_the_trades() -> None:
     texts, conversations = load("texts.jsonl"), load("conversations.jsonl")
     assert len(texts) >= 200 and len(conversations) >= 40
-    for entries in (texts, conversations):
-        held_out = [e for e in entries if e["split"] == "heldout"]
-        assert len(held_out) * 4 == len(entries)
-        assert all(int(e["id"][1:]) % 4 == 0 for e in held_out)
     trades = {e["trade"] for e in texts + conversations}
     assert trades == {"plumbing", "hvac", "electrical", "salon", "dental", "auto"}
 
 
+def test_the_once_held_out_quarter_is_reported_as_tuned() -> None:
+    assert PARTS["was_heldout"] == "tuned (was held-out)" and "heldout" not in PARTS
+    tallies, _ = evaluate(v2=False)
+    assert tallies["all"]["tuned"].entries == 250  # every entry of the two files
+    assert tallies["all"]["was_heldout"].entries == 60  # shown alone, but part of the 250
+    assert tallies["all"]["heldout_v2"].entries == 0
+
+
 def test_the_tuned_bar_is_kept() -> None:
-    tallies, misses = evaluate()
-    tuned = tallies["all"]["tune"].figures()
-    held_out = tallies["all"]["heldout"].figures()
-    assert tuned["exact_rate"] >= TUNED_EXACT_AT_LEAST, "\n".join(misses)
-    assert held_out["exact_rate"] >= HELD_OUT_EXACT_AT_LEAST
-    assert tallies["all"]["tune"].entries + tallies["all"]["heldout"].entries == 240
+    tallies, misses = evaluate(v2=False)
+    assert tallies["all"]["tuned"].figures()["exact_rate"] >= TUNED_EXACT_AT_LEAST, "\n".join(
+        misses
+    )
+
+
+def test_heldout_v2_files_are_run_and_reported_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A made-up corpus (not the real heldout_v2 files): the bench finds them by name.
+    entries = [
+        {"id": "x1", "trade": "plumbing", "text": "my sink is clogged", "expect": {"need": "sink"}},
+        {"id": "x2", "trade": "auto", "turns": [["flat tire"], ["Al"]], "expect": {"need": "x"}},
+    ]
+    (tmp_path / "heldout_v2_sample.jsonl").write_text("\n".join(map(json.dumps, entries)))
+    tallies, misses = evaluate(tmp_path)
+    assert tallies["all"]["heldout_v2"].entries == 2 and tallies["all"]["tuned"].entries == 0
+    assert misses == []  # heldout_v2 misses are never shown
+    main([], corpus=tmp_path)
+    out = capsys.readouterr().out
+    assert "texts / heldout_v2: 1 entries" in out and "conversations / heldout_v2: 1" in out
+    assert "flat tire" not in out
+
+
+def test_the_real_heldout_v2_files_are_reported_without_a_bar(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if not list(CORPUS.glob("heldout_v2_*.jsonl")):
+        pytest.skip("no heldout_v2 files yet")
+    tallies, _ = evaluate()  # runs over them; no threshold: the figure is reported, not tuned
+    assert tallies["all"]["heldout_v2"].entries > 0
+    assert tallies["all"]["heldout_v2"].figures()["exact_rate"] is not None
+
+
+def test_when_is_compared_with_its_utc_offset() -> None:
+    entry = {"expect": {"when": ["2026-03-11T08:00", "2026-03-11T12:00"]}}
+    want = expected(entry)["when"]
+    assert want == ["2026-03-11T08:00:00-05:00", "2026-03-11T12:00:00-05:00"]
+    assert field_right("when", want, ["2026-03-11T08:00:00-05:00", "2026-03-11T12:00:00-05:00"])
+    # The same wall time in the wrong offset (a window built in standard time) is wrong.
+    assert not field_right("when", want, ["2026-03-11T08:00:00-06:00", "2026-03-11T12:00:00-06:00"])
