@@ -19,10 +19,18 @@ def twiml(result: TwimlResult) -> func.HttpResponse:
     )
 
 
-def json_response(status: int, payload: dict[str, Any]) -> func.HttpResponse:
+# Every API answer: never cached (it is one owner's data, possibly fetched with a session
+# cookie), never sniffed into another type.
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def json_response(
+    status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+) -> func.HttpResponse:
     return func.HttpResponse(
-        json.dumps(payload, default=str), status_code=status, mimetype="application/json"
-    )
+        json.dumps(payload, default=str), status_code=status, mimetype="application/json",
+        headers=headers,
+    )  # fmt: skip
 
 
 def raw_query(req: func.HttpRequest) -> str:
@@ -67,7 +75,10 @@ async def api_call(req: func.HttpRequest, handler: ApiHandler) -> func.HttpRespo
         principal = await authenticate(req.headers.get("Authorization"), facts)
         status, payload = await handler(principal)
     except ApiError as err:
-        return json_response(err.status, err.to_json())
+        return json_response(err.status, err.to_json(), dict(API_HEADERS))
     if isinstance(payload, TextBody):
-        return func.HttpResponse(payload.text, status_code=status, mimetype=payload.content_type)
-    return json_response(status, payload)
+        return func.HttpResponse(
+            payload.text, status_code=status, mimetype=payload.content_type,
+            headers=dict(API_HEADERS),
+        )  # fmt: skip
+    return json_response(status, payload, dict(API_HEADERS))

@@ -929,6 +929,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     ADMIN_API_KEY: '@Microsoft.KeyVault(SecretUri=${adminApiKeySecret.properties.secretUri})'
     LINK_SIGNING_SECRET: '@Microsoft.KeyVault(SecretUri=${linkSigningSecretSecret.properties.secretUri})'
     LISTEN_LINK_DAYS: '7'
+    // Azure's front end appends the caller's address to X-Forwarded-For (add one for Front Door).
+    TRUSTED_PROXY_HOPS: '1'
     VOICEMAIL_CONTAINER: voicemailContainer.name
     VOICEMAIL_MAX_SECONDS: '120'
     VOICEMAIL_RETENTION_DAYS: string(voicemailRetentionDays)

@@ -7,8 +7,10 @@ rules every resource shares are here, once:
 - an owner key sees only its own business: any other id is "not found", exactly as an id that
   does not exist, so a key cannot learn which ids are real (`Principal.may_touch`);
 - an admin key may touch any business, and must name it where the route does not;
-- the web page's session (`shared_code.web.sessions`) is a second way in: an owner of one
-  business, like its key; changing anything with it needs its CSRF token too;
+- the web page's session (`shared_code.web.sessions`) is a second way in to one business, like
+  its key; changing anything with it needs its CSRF token too. A session of a team phone (not
+  the owner's) may read and handle conversations, but not change the business or its webhooks
+  (`owner_only`: 403 `owner_only`);
 - a body is a JSON object (else 400 `invalid_json`) that a pydantic model validates (else 422
   `validation_failed`, one detail per field).
 """
@@ -64,11 +66,22 @@ class TextBody:
 class Principal:
     is_admin: bool
     business_id: uuid.UUID | None = None
-    # Set when the caller signed in on the web page (a session), not with a key.
+    # Set when the caller signed in on the web page (a session), not with a key: the phone it
+    # signed in with, and whether that is the business's owner phone (else a team phone).
     session_id: uuid.UUID | None = None
+    phone: str | None = None
+    is_owner: bool = True  # keys are the owner's (or the admin's)
 
     def may_touch(self, business_id: uuid.UUID) -> bool:
         return self.is_admin or self.business_id == business_id
+
+
+def owner_only(principal: Principal) -> None:
+    """403 `owner_only` for a team phone's web session: changing the business (its phones,
+    answer check, templates, booking link) or its CRM webhooks is the owner's (owner and admin
+    keys, or the owner phone's session)."""
+    if not principal.is_admin and not principal.is_owner:
+        raise ApiError(403, "owner_only", "only the business's owner may change this")
 
 
 def admin_only(principal: Principal, action: str) -> None:
@@ -89,7 +102,10 @@ async def authenticate(authorization: str | None, request: RequestFacts | None =
         except sessions.CsrfRefused as refused:
             raise ApiError(403, "csrf_failed", str(refused)) from None
         if session is not None:
-            return Principal(is_admin=False, business_id=session.business_id, session_id=session.id)
+            return Principal(
+                is_admin=False, business_id=session.business_id, session_id=session.id,
+                phone=session.phone, is_owner=session.is_owner,
+            )  # fmt: skip
     if scheme.lower() != "bearer" or not key:
         raise ApiError(
             401, "unauthorized", "send Authorization: Bearer <api key>, or sign in on the page"

@@ -8,6 +8,10 @@ the sender's configuration) and is cleared with PATCH `{"resume_sending": true}`
 registration is fixed. An owner key may not set either: every business's Messaging Service is on
 the operator's Twilio account, so an owner could otherwise send through another business's
 registered campaign, or resume a sender Twilio refused.
+
+Only the owner changes the business: a team phone's web session may read it, but any PATCH is
+403 `owner_only` (it could otherwise make itself the owner phone). A PATCH that changes the
+owner phone or the team revokes the web sessions of the phones it removed.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from shared_code.api.auth import (
     admin_only,
     business_for,
     not_found,
+    owner_only,
     parse_model,
 )
 from shared_code.businesses import store
+from shared_code.web import sessions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,7 @@ async def read_business(principal: Principal, raw_id: str) -> tuple[int, Json]:
 
 async def patch_business(principal: Principal, raw_id: str, body: bytes) -> tuple[int, Json]:
     business_id = business_for(principal, raw_id)
+    owner_only(principal)  # a team phone's session can't hand itself the business
     patch = parse_model(store.BusinessPatch, body)
     if "messaging_service_sid" in patch.model_fields_set or patch.resume_sending:
         admin_only(principal, "change a business's Messaging Service or resume its sending")
@@ -60,6 +67,10 @@ async def patch_business(principal: Principal, raw_id: str, body: bytes) -> tupl
         raise ApiError(422, "validation_failed", str(exc)) from exc
     if business is None:
         raise not_found("business")
+    if {"owner_phone", "team_phones"} & patch.model_fields_set:
+        ended = await sessions.revoke_unlisted(business)
+        if ended:
+            log.info("business %s: %d web sessions of removed phones revoked", business.id, ended)
     if patch.resume_sending:
         log.info(
             "business %s: automated texts resumed by %s",

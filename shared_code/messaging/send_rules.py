@@ -14,6 +14,10 @@ from shared_code.businesses.store import Business
 OWNER_KINDS = frozenset({"owner_alert", "owner_relay", "owner_notice"})
 # The web inbox's one-time sign-in code (shared_code.web.login): not usage, not billed.
 LOGIN_CODE = "login_code"
+# A sign-in code works for 10 minutes: Twilio drops it if still queued after that.
+LOGIN_CODE_VALIDITY_SECONDS = 600
+# What a sign-in code's text is kept as once it is sent or given up: the code is never stored.
+LOGIN_CODE_REDACTED = "[sign-in code]"
 
 
 async def refusal(

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # Signs the owner's "listen" links (and, later, web sessions). Required for listen links.
     link_signing_secret: SecretStr = Field(default=SecretStr(""), alias="LINK_SIGNING_SECRET")
     listen_link_days: int = Field(default=7, ge=1, le=90, alias="LISTEN_LINK_DAYS")
+    # Proxies in front of the app that append the caller's address to X-Forwarded-For (1:
+    # Azure's front end; 2 with Front Door before it). The web sign-in limits count the entry
+    # this many from the right; 0: the header is ignored (nothing trusted writes it).
+    trusted_proxy_hops: int = Field(default=1, ge=0, le=10, alias="TRUSTED_PROXY_HOPS")
 
     # Behaviour knobs
     # Carrier voicemail often answers at 20-25 s: ring the owner's leg for less.

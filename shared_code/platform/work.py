@@ -91,11 +91,15 @@ class Work:
         else:  # nothing to wait for: still deferred to the end, after earlier commits' events
             self._committed.puts.append(put)
 
-    def then(self, call: Callable[[], Awaitable[object]]) -> None:
+    def then(self, call: Callable[[], Awaitable[object]], *, background: bool = False) -> None:
         """Run `call` after commit, once the connection is back, after publishing and puts:
         the place for a Twilio or other HTTP call the transaction decided (never inside it).
         Dropped with the transaction if it rolls back. It should not raise (an error is
-        logged): what it does must be safe to retry from the committed state."""
+        logged): what it does must be safe to retry from the committed state. With
+        `background`, it is started as a task and not waited for (`spawn`): for an answer that
+        must not wait on, or be timed by, the call; a sweep must then finish what it left."""
+        if background:
+            call = _started_in_background(call)
         (self._frames[-1] if self._frames else self._committed).calls.append(call)
 
     def _frame(self) -> _Frame:
@@ -150,6 +154,39 @@ class Work:
                 log.exception("after-commit call %r failed", call)
         if failed is not None:
             raise failed
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def spawn(call: Callable[[], Awaitable[object]]) -> asyncio.Task[None]:
+    """Run `call` in a task of its own, kept referenced until it ends; an error is logged, never
+    raised (nobody waits for it)."""
+
+    async def run() -> None:
+        try:
+            await call()
+        except Exception:
+            log.exception("background call %r failed", call)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
+def _started_in_background(call: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    async def start() -> None:
+        spawn(call)
+
+    return start
+
+
+async def drain_background(seconds: float = 30.0) -> None:
+    """Wait (at most `seconds`) for the background calls started so far (tests, shutdown)."""
+    pending = set(_background)
+    if pending:
+        await asyncio.wait(pending, timeout=seconds)
 
 
 @asynccontextmanager

@@ -70,6 +70,8 @@ def _session_json(session: sessions.Session, business_name: str) -> dict[str, An
             "business_id": str(session.business_id),
             "business_name": business_name,
             "phone": session.phone,
+            # A team phone's session can't change the business (settings, webhooks): 403.
+            "is_owner": session.is_owner,
             "created_at": session.created_at.isoformat(),
         },
         # Send back in X-CSRF-Token with every request that changes something.

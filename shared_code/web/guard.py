@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -65,6 +66,8 @@ class RequestFacts:
     method: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The connection's peer address, when the host tells us (Azure Functions does not).
+    peer: str | None = None
 
     def header(self, name: str) -> str | None:
         value = self.headers.get(name)
@@ -79,15 +82,52 @@ class RequestFacts:
 
     @property
     def client_ip(self) -> str:
-        """The address the nearest proxy saw (the last X-Forwarded-For entry, which a client
-        cannot write), without a port; "unknown" when nothing says."""
-        forwarded = [p.strip() for p in (self.header("X-Forwarded-For") or "").split(",")]
-        candidate = next((p for p in reversed(forwarded) if p), "")
-        if candidate.startswith("["):  # [v6]:port
-            candidate = candidate[1:].split("]", 1)[0]
-        elif candidate.count(":") == 1:  # v4:port
-            candidate = candidate.split(":", 1)[0]
-        return candidate[:100] or "unknown"
+        """The client's address as the limits count it (`client_bucket`)."""
+        return client_bucket(self, get_settings().trusted_proxy_hops)
+
+
+DIRECT = "direct"  # the one bucket for every request when no address can be trusted
+
+
+def _bare_address(entry: str) -> str:
+    """An X-Forwarded-For entry without its port ("[v6]:port", "v4:port")."""
+    entry = entry.strip()
+    if entry.startswith("["):
+        return entry[1:].split("]", 1)[0]
+    if entry.count(":") == 1:
+        return entry.split(":", 1)[0]
+    return entry
+
+
+def _bucket(address: str) -> str:
+    """An address as the limits count it: IPv4 as is, IPv6 by its /64 (one customer's
+    allocation: a client can take any address in it); anything unparsable is one bucket."""
+    try:
+        parsed = ipaddress.ip_address(_bare_address(address).split("%", 1)[0])
+    except ValueError:
+        return "invalid"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+def client_bucket(request: RequestFacts, trusted_hops: int) -> str:
+    """Who is asking, for the sign-in limits. Each of the `trusted_hops` proxies in front of
+    the app (TRUSTED_PROXY_HOPS: 1, Azure's front end) appends the address it was reached from
+    to X-Forwarded-For, so the entry `trusted_hops` from the right is the one the outermost
+    trusted proxy saw; whatever is left of it the client wrote itself. With a shorter header,
+    its leftmost entry (still written by a trusted proxy). With no trusted proxy the header is
+    the client's own: the connection's peer address when the host gives it, else one constant
+    bucket for everyone (the per-phone and per-code limits still hold)."""
+    if trusted_hops <= 0:
+        return _bucket(request.peer) if request.peer else DIRECT
+    entries = [e.strip() for e in (request.header("X-Forwarded-For") or "").split(",")]
+    entries = [e for e in entries if e]
+    if not entries:
+        return _bucket(request.peer) if request.peer else "unknown"
+    return _bucket(entries[-min(trusted_hops, len(entries))])
 
 
 def _origin(url: str) -> str:

@@ -1,17 +1,25 @@
 """Login without keys: a 6-digit code texted to the owner's (or a team member's) phone.
 
-Asking (`request_code`) answers the same for every well-formed number, registered or not, and
-takes about as long (MIN_ANSWER_SECONDS), so the page can't be used to learn whose number is a
-customer's. A registered number gets a text through the app's one sending door
-(`messaging.outbound`, kind `login_code`: only to the business's owner or team phones, not
-billed as usage); any other number gets a row with a code nobody was sent, so guessing at it
-behaves exactly like guessing at a real one.
+Asking (`request_code`) answers the same for every well-formed number, registered or not, at
+the same moment (MIN_ANSWER_SECONDS after the request, whatever happened), so the page can't be
+used to learn whose number is a customer's. A registered number gets a text through the app's
+one sending door (`messaging.outbound`, kind `login_code`: only to the business's owner or team
+phones, not billed as usage); the request commits the text's intent and starts the Twilio call
+in the background, never waiting for it (the outbox timer's `send_unsent` sweep sends it if that
+task dies). Any other number gets a row with a code nobody was sent, so guessing at it behaves
+exactly like guessing at a real one.
 
 Verifying (`verify_code`) takes the newest live code for the number: it expires after
-CODE_MINUTES, opens one session at most, and is spent after MAX_GUESSES wrong guesses. Wrong
-guesses are also counted per phone and per client address in fixed windows, so a sixth wrong
-guess within the window is refused even with a fresh code, and one address can't spray
-guesses over many numbers. Codes are stored as HMAC(LINK_SIGNING_SECRET, phone:code).
+CODE_MINUTES, opens one session at most, and is spent after MAX_GUESSES wrong guesses (its
+`attempts`, counted under the row's lock). Attempts are also counted in fixed windows (LIMITS):
+MAX_GUESSES per phone from one client address, so a stranger's wrong guesses from elsewhere
+can't lock the owner out; a larger cap per phone from everywhere, so guessing spread over many
+addresses stays bounded; and per address across numbers. Codes asked for are limited per
+address, per phone (per window and per day) and per business per day; a business over its
+daily cap is answered as usual but gets no text (a refusal would say the number is
+registered). Every counter is raised first (one upsert returning the count) and the request
+refused when over, so concurrent requests can't slip past a check made before the write. Codes
+are stored as HMAC(LINK_SIGNING_SECRET, phone:code).
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared_code.businesses.store import Business, get_business
-from shared_code.messaging import outbound
+from shared_code.messaging import outbound, send_rules
+from shared_code.platform.db import get_pool
 from shared_code.platform.phones import to_e164
 from shared_code.platform.work import work
 from shared_code.web import sessions
@@ -39,15 +48,22 @@ log = logging.getLogger(__name__)
 
 SOURCE = "/nevermiss/web"
 CODE_MINUTES = 10
-MAX_GUESSES = 5  # wrong guesses per code, and per phone per window: the sixth is refused
+MAX_GUESSES = 5  # wrong guesses per code, and guesses per phone per address: the sixth is refused
 WINDOW_SECONDS = 15 * 60
-LIMITS = {  # per window
-    "code_phone": 3,  # codes texted to one number
-    "code_ip": 10,  # codes asked for from one address
-    "guess_phone": MAX_GUESSES,
-    "guess_ip": 20,
+HOUR, DAY = 3600, 86400
+# scope: (most requests allowed, fixed window in seconds). Client addresses as `client_ip`.
+LIMITS: dict[str, tuple[int, int]] = {
+    "code_ip": (10, WINDOW_SECONDS),  # codes asked for from one address
+    "code_phone": (3, WINDOW_SECONDS),  # codes asked for one number
+    "code_phone_day": (10, DAY),
+    "code_business_day": (50, DAY),  # codes texted to one business's phones (not refused)
+    "guess_ip": (20, WINDOW_SECONDS),  # guesses from one address, at any numbers
+    "guess_phone_ip": (MAX_GUESSES, WINDOW_SECONDS),  # guesses at one number from one address
+    "guess_phone": (30, HOUR),  # guesses at one number from everywhere
 }
-MIN_ANSWER_SECONDS = 0.6  # asking answers no sooner, texted or not
+MIN_ANSWER_SECONDS = 0.6  # asking answers at this deadline, texted or not
+TOO_MANY_ATTEMPTS = "too many wrong codes; wait a few minutes and try again"
+CODE_SPENT = "too many wrong codes for this one; ask for a new code"
 ASKED = "If that number can sign in, we've texted it a 6-digit code. It works for 10 minutes."
 
 
@@ -121,24 +137,29 @@ def _check_request(request: RequestFacts) -> None:
         raise LoginRefused(403, "forbidden", "sign in from the NeverMiss page itself")
 
 
-async def _hits(conn: asyncpg.Connection, scope: str, subject: str) -> int:
-    count: int | None = await conn.fetchval(
-        "SELECT hits FROM web_login_limits WHERE scope = $1 AND subject = $2"
-        " AND window_start = to_timestamp(floor(extract(epoch FROM now()) / $3) * $3)",
-        scope, subject, WINDOW_SECONDS,
-    )  # fmt: skip
-    return count or 0
-
-
-async def _hit(conn: asyncpg.Connection, scope: str, subject: str) -> int:
-    count: int = await conn.fetchval(
+async def count(
+    executor: asyncpg.Connection | asyncpg.Pool, hits: list[tuple[str, str]]
+) -> dict[str, int]:
+    """Count one request against each (scope, subject) in its current window, in one statement,
+    and return the counts including it: the increment comes first, so concurrent requests each
+    see their own number and no more than the limit can pass."""
+    rows = await executor.fetch(
         "INSERT INTO web_login_limits (scope, subject, window_start, hits)"
-        " VALUES ($1, $2, to_timestamp(floor(extract(epoch FROM now()) / $3) * $3), 1)"
+        " SELECT u.scope, u.subject, to_timestamp(floor(extract(epoch FROM now()) / u.secs)"
+        "   * u.secs), 1"
+        " FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS u(scope, subject,"
+        "   secs, n) ORDER BY u.n"
         " ON CONFLICT (scope, subject, window_start)"
-        " DO UPDATE SET hits = web_login_limits.hits + 1 RETURNING hits",
-        scope, subject, WINDOW_SECONDS,
+        " DO UPDATE SET hits = web_login_limits.hits + 1 RETURNING scope, hits",
+        [scope for scope, _ in hits], [subject[:100] for _, subject in hits],
+        [LIMITS[scope][1] for scope, _ in hits],
     )  # fmt: skip
-    return count
+    return {row["scope"]: row["hits"] for row in rows}
+
+
+def over_limit(counts: dict[str, int]) -> list[str]:
+    """The scopes whose count passed their limit."""
+    return [scope for scope, hits in counts.items() if hits > LIMITS[scope][0]]
 
 
 async def businesses_for_phone(conn: asyncpg.Connection, phone: str) -> list[uuid.UUID]:
@@ -159,46 +180,49 @@ async def request_code(request: RequestFacts, body: dict[str, object]) -> str:
     phone = parse(CodeRequest, body).phone
     try:
         await _issue(phone, request.client_ip)
-    finally:
+    finally:  # the same deadline for every outcome: sent, not registered, refused, failed
         await asyncio.sleep(max(0.0, MIN_ANSWER_SECONDS - (time.monotonic() - started)))
     return ASKED
 
 
 async def _issue(phone: str, ip: str) -> None:
-    async with work(SOURCE) as w:
-        await w.conn.execute(
-            "DELETE FROM web_login_codes WHERE created_at < now() - interval '1 day';"
-            " DELETE FROM web_login_limits WHERE window_start < now() - interval '1 day'"
-        )
-        if await _hit(w.conn, "code_ip", ip) > LIMITS["code_ip"] or (
-            await _hit(w.conn, "code_phone", phone) > LIMITS["code_phone"]
-        ):
-            refused = True
-        else:
-            refused = False
-            found = await businesses_for_phone(w.conn, phone)
-            business = await get_business(found[0], w.conn) if found else None
-            code = new_code()
-            await w.conn.execute(
-                "UPDATE web_login_codes SET used_at = now() WHERE phone = $1 AND used_at IS NULL",
-                phone,
-            )
-            code_id = await w.conn.fetchval(
-                "INSERT INTO web_login_codes (phone, business_id, code_hash, expires_at)"
-                " VALUES ($1, $2, $3, now() + make_interval(mins => $4)) RETURNING id",
-                phone, business.id if business else None, code_hash(phone, code), CODE_MINUTES,
-            )  # fmt: skip
-            if business is not None:
-                try:
-                    await outbound.send_after_commit(
-                        w, business, to=phone, body=code_text(business, code), author="system",
-                        kind="login_code", fact=f"login_code:{code_id}", conversation_id=None,
-                        automated=False,
-                    )  # fmt: skip
-                except outbound.SendBlocked as blocked:
-                    log.info("login code %s not texted: %s", code_id, blocked.reason)
-    if refused:  # after commit: the counts stand
+    pool = await get_pool()
+    await pool.execute(
+        "DELETE FROM web_login_codes WHERE created_at < now() - interval '1 day';"
+        " DELETE FROM web_login_limits WHERE window_start < now() - interval '1 day'"
+    )
+    counts = await count(pool, [("code_ip", ip), ("code_phone", phone), ("code_phone_day", phone)])
+    if over_limit(counts):  # the counts stand: they were committed with the increment
         raise LoginRefused(429, "too_many_requests", "too many codes asked for; try again later")
+    async with work(SOURCE) as w:
+        found = await businesses_for_phone(w.conn, phone)
+        business = await get_business(found[0], w.conn) if found else None
+        if business is not None and over_limit(
+            await count(w.conn, [("code_business_day", str(business.id))])
+        ):
+            # Answered like any number (a refusal would say this one is registered), not texted.
+            log.warning("business %s: daily cap of sign-in codes reached", business.id)
+            business = None
+        code = new_code()
+        await w.conn.execute(
+            "UPDATE web_login_codes SET used_at = now() WHERE phone = $1 AND used_at IS NULL",
+            phone,
+        )
+        code_id = await w.conn.fetchval(
+            "INSERT INTO web_login_codes (phone, business_id, code_hash, expires_at)"
+            " VALUES ($1, $2, $3, now() + make_interval(mins => $4)) RETURNING id",
+            phone, business.id if business else None, code_hash(phone, code), CODE_MINUTES,
+        )  # fmt: skip
+        if business is not None:
+            try:
+                # Sent in the background: the answer never waits for (or is timed by) Twilio.
+                await outbound.send_after_commit(
+                    w, business, to=phone, body=code_text(business, code), author="system",
+                    kind=send_rules.LOGIN_CODE, fact=f"login_code:{code_id}",
+                    conversation_id=None, automated=False, background=True,
+                )  # fmt: skip
+            except outbound.SendBlocked as blocked:
+                log.info("login code %s not texted: %s", code_id, blocked.reason)
 
 
 @dataclass(frozen=True)
@@ -213,52 +237,43 @@ async def verify_code(request: RequestFacts, body: dict[str, object]) -> SignedI
     _check_request(request)
     check = parse(CodeCheck, body)
     assert isinstance(check, CodeCheck)
+    ip = request.client_ip
+    counts = await count(await get_pool(), [
+        ("guess_ip", ip), ("guess_phone_ip", f"{check.phone} {ip}"), ("guess_phone", check.phone),
+    ])  # fmt: skip
+    if over_limit(counts):
+        raise LoginRefused(429, "too_many_attempts", TOO_MANY_ATTEMPTS)
     refusal: LoginRefused | None = None
     signed_in: SignedIn | None = None
     async with work(SOURCE) as w:
-        ip = request.client_ip
-        if (
-            await _hits(w.conn, "guess_ip", ip) >= LIMITS["guess_ip"]
-            or await _hits(w.conn, "guess_phone", check.phone) >= LIMITS["guess_phone"]
-        ):
-            refusal = LoginRefused(
-                429, "too_many_attempts", "too many wrong codes; ask for a new one later"
-            )
+        row = await w.conn.fetchrow(
+            "SELECT id, business_id, code_hash, attempts FROM web_login_codes"
+            " WHERE phone = $1 AND used_at IS NULL AND expires_at > now()"
+            " ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
+            check.phone,
+        )
+        right = row is not None and hmac.compare_digest(
+            bytes(row["code_hash"]), code_hash(check.phone, check.code)
+        )
+        business = await get_business(row["business_id"], w.conn) if right else None
+        if row is not None and row["attempts"] >= MAX_GUESSES:
+            refusal = LoginRefused(429, "too_many_attempts", CODE_SPENT)
+        elif not right or business is None or not sessions.may_log_in(business, check.phone):
+            if row is not None:
+                await w.conn.execute(
+                    "UPDATE web_login_codes SET attempts = attempts + 1 WHERE id = $1", row["id"]
+                )
+            refusal = LoginRefused(401, "wrong_code", "that code is wrong or has expired")
         else:
-            row = await w.conn.fetchrow(
-                "SELECT id, business_id, code_hash, attempts FROM web_login_codes"
-                " WHERE phone = $1 AND used_at IS NULL AND expires_at > now()"
-                " ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
+            assert row is not None and business is not None
+            await w.conn.execute(
+                "UPDATE web_login_codes SET used_at = now() WHERE phone = $1 AND used_at IS NULL",
                 check.phone,
             )
-            right = row is not None and hmac.compare_digest(
-                bytes(row["code_hash"]), code_hash(check.phone, check.code)
+            session, token = await sessions.open_session(
+                w.conn, business, check.phone, request.header("User-Agent") or ""
             )
-            business = await get_business(row["business_id"], w.conn) if right else None
-            if row is not None and row["attempts"] >= MAX_GUESSES:
-                refusal = LoginRefused(
-                    429, "too_many_attempts", "too many wrong codes; ask for a new one"
-                )
-            elif not right or business is None or not sessions.may_log_in(business, check.phone):
-                await _hit(w.conn, "guess_ip", ip)
-                await _hit(w.conn, "guess_phone", check.phone)
-                if row is not None:
-                    await w.conn.execute(
-                        "UPDATE web_login_codes SET attempts = attempts + 1 WHERE id = $1",
-                        row["id"],
-                    )
-                refusal = LoginRefused(401, "wrong_code", "that code is wrong or has expired")
-            else:
-                assert row is not None and business is not None
-                await w.conn.execute(
-                    "UPDATE web_login_codes SET used_at = now() WHERE phone = $1"
-                    " AND used_at IS NULL",
-                    check.phone,
-                )
-                session, token = await sessions.open_session(
-                    w.conn, business.id, check.phone, request.header("User-Agent") or ""
-                )
-                signed_in = SignedIn(session, token, business)
+            signed_in = SignedIn(session, token, business)
     if refusal is not None:
         raise refusal
     assert signed_in is not None

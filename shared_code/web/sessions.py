@@ -3,7 +3,10 @@
 The browser holds a random token in an HttpOnly cookie; the database holds its SHA-256 (a
 token is 256 random bits, so a plain hash is enough). A session is good until it is revoked,
 idle for IDLE_DAYS, or LIFETIME_DAYS old, and only while its phone is still the business's
-owner or on its team: taking a phone off the team ends its sessions at once.
+owner or on its team: taking a phone off the team (or changing the owner's phone) revokes its
+sessions for good, so putting the phone back later does not bring them back. A session knows
+whether its phone is the owner's (`is_owner`): a team phone's session may read and handle
+conversations but not change the business (`api.auth.owner_only`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Session:
     phone: str
     created_at: datetime
     token_hash: bytes
+    # The phone is the business's owner phone (not a team member's), as of this request.
+    is_owner: bool = False
 
     @property
     def csrf_token(self) -> str:
@@ -62,7 +67,7 @@ def may_log_in(business: Business, phone: str) -> bool:
 
 
 async def open_session(
-    conn: asyncpg.Connection, business_id: uuid.UUID, phone: str, user_agent: str
+    conn: asyncpg.Connection, business: Business, phone: str, user_agent: str
 ) -> tuple[Session, str]:
     """A new session on `conn` (the caller's transaction); returns it and the cookie token."""
     token = secrets.token_urlsafe(32)
@@ -71,43 +76,53 @@ async def open_session(
         "INSERT INTO web_sessions (id, token_hash, business_id, phone, user_agent, expires_at)"
         " VALUES ($1, $2, $3, $4, $5, now() + make_interval(days => $6))"
         " RETURNING id, business_id, phone, created_at",
-        uuid.uuid4(), token_hash, business_id, phone, user_agent[:300], LIFETIME_DAYS,
+        uuid.uuid4(), token_hash, business.id, phone, user_agent[:300], LIFETIME_DAYS,
     )  # fmt: skip
     assert row is not None
     return Session(
-        row["id"], row["business_id"], row["phone"], row["created_at"], token_hash
-    ), token
+        row["id"], row["business_id"], row["phone"], row["created_at"], token_hash,
+        is_owner=phone == business.owner_phone,
+    ), token  # fmt: skip
 
 
 def cookie_token(request: RequestFacts) -> str | None:
-    """The session token from the Cookie header (either cookie name), or None."""
+    """The session token from the Cookie header, or None. On https only the `__Host-` cookie
+    counts: a browser keeps that one for our host alone, set over https, so a sibling subdomain
+    or a forged plain-http answer can't plant (fix) a session the way it could a plain one."""
+    wanted = SECURE_COOKIE if request.is_https else COOKIE
     for part in (request.header("Cookie") or "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name in (COOKIE, SECURE_COOKIE) and value:
+        if name == wanted and value:
             return value.strip()
     return None
 
 
 async def find(token: str) -> Session | None:
-    """The live session `token` opens (and mark it seen), or None."""
+    """The live session `token` opens, or None. Its phone must still be the owner's or on the
+    team (else the session is revoked, for good) before it is marked seen."""
     pool = await get_pool()
+    token_hash = hash_token(token)
     row = await pool.fetchrow(
-        "WITH s AS (SELECT id, business_id, phone, created_at, last_seen_at FROM web_sessions"
-        "   WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()"
-        "   AND last_seen_at > now() - make_interval(days => $2)),"
-        " touched AS (UPDATE web_sessions w SET last_seen_at = now() FROM s"
-        "   WHERE w.id = s.id AND s.last_seen_at < now() - make_interval(mins => $3))"
-        " SELECT id, business_id, phone, created_at FROM s",
-        hash_token(token), IDLE_DAYS, TOUCH_EVERY_MINUTES,
+        "SELECT id, business_id, phone, created_at, last_seen_at FROM web_sessions"
+        " WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()"
+        " AND last_seen_at > now() - make_interval(days => $2)",
+        token_hash, IDLE_DAYS,
     )  # fmt: skip
     if row is None:
         return None
     business = await get_business(row["business_id"])
     if business is None or not may_log_in(business, row["phone"]):
+        await revoke(row["id"])
         return None
+    await pool.execute(
+        "UPDATE web_sessions SET last_seen_at = now() WHERE id = $1 AND revoked_at IS NULL"
+        " AND last_seen_at < now() - make_interval(mins => $2)",
+        row["id"], TOUCH_EVERY_MINUTES,
+    )  # fmt: skip
     return Session(
-        row["id"], row["business_id"], row["phone"], row["created_at"], hash_token(token)
-    )
+        row["id"], row["business_id"], row["phone"], row["created_at"], token_hash,
+        is_owner=row["phone"] == business.owner_phone,
+    )  # fmt: skip
 
 
 async def from_request(request: RequestFacts) -> Session | None:
@@ -134,6 +149,19 @@ async def revoke(session_id: uuid.UUID) -> None:
         "UPDATE web_sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
         session_id,
     )
+
+
+async def revoke_unlisted(business: Business) -> int:
+    """Revoke the business's sessions whose phone may no longer sign in to it (taken off the
+    team, or no longer the owner's phone); returns how many. Run after the phones change."""
+    allowed = [business.owner_phone, *(m.get("phone") for m in business.team_phones)]
+    pool = await get_pool()
+    done = await pool.execute(
+        "UPDATE web_sessions SET revoked_at = now() WHERE business_id = $1"
+        " AND revoked_at IS NULL AND NOT (phone = ANY($2::text[]))",
+        business.id, [p for p in allowed if p],
+    )  # fmt: skip
+    return int(done.split()[-1])
 
 
 async def revoke_everywhere(phone: str) -> int:

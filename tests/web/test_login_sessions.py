@@ -1,10 +1,13 @@
 """Signing in without keys, and the session as a way into the owner API: no browser, the app's
 functions called in-process with real PostgreSQL, Redis, Azurite and the Twilio-wire server.
 
-Covers: the code is texted (not billed), stored hashed, single use, expires; a sixth wrong
-guess is refused even with the right code; the answer never says whether a number is
+Covers: the code is texted (not billed), stored hashed, single use, expires; a sixth guess at
+one code is refused even when right; five guesses per phone per address, strangers' guesses
+don't lock the owner out, an hourly cap per phone; the answer never says whether a number is
 registered; per-address limits; the cookie's flags; CSRF (token and origin); logout and "log
-out everywhere"; a team phone taken off the team loses its session; the page's headers.
+out everywhere"; a team phone taken off the team loses its session; the page's headers. The
+review's hardening (owner-only changes, concurrency, timing, redaction) is in
+test_web_hardening.py.
 """
 
 from __future__ import annotations
@@ -130,19 +133,74 @@ async def test_an_unknown_number_gets_the_same_answer_and_no_text(stack, web_set
     assert status == 422 and payload["error"]["code"] == "validation_failed"
 
 
-async def test_a_sixth_wrong_guess_is_refused_even_with_the_right_code(stack, web_settings):
+def address(n: int) -> dict[str, str]:
+    return {"X-Forwarded-For": f"198.51.100.{n}"}
+
+
+async def test_a_sixth_guess_at_one_code_is_refused_even_with_the_right_code(stack, web_settings):
+    """Five wrong guesses from five addresses: no address is near its own limit, so what
+    refuses the sixth is the code's own count (`attempts`)."""
+    from shared_code.platform import db
+    from shared_code.web import login
+
     await create_business(owner_phone=OWNER)
-    await ask(OWNER)
+    await ask(OWNER, headers=address(1))
     code = await texted_code(stack, OWNER)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    for _ in range(5):
-        assert (await verify(OWNER, wrong))[0] == 401
-    status, payload, set_cookie = await verify(OWNER, code)
+    for n in range(5):
+        assert (await verify(OWNER, wrong, headers=address(10 + n)))[0] == 401
+    pool = await db.get_pool()
+    assert await pool.fetchval("SELECT attempts FROM web_login_codes WHERE used_at IS NULL") == 5
+    status, payload, set_cookie = await verify(OWNER, code, headers=address(20))
     assert (status, payload["error"]["code"]) == (429, "too_many_attempts") and not set_cookie
-    # A fresh code doesn't reset the phone's count within the window either.
+    assert payload["error"]["message"] == login.CODE_SPENT  # the per-code check, not a limit
+    # A fresh code works, from yet another address.
     before = len(stack.twilio.to(OWNER))
-    await ask(OWNER)
-    assert (await verify(OWNER, await texted_code(stack, OWNER, before)))[0] == 429
+    await ask(OWNER, headers=address(21))
+    fresh = await texted_code(stack, OWNER, before)
+    assert (await verify(OWNER, fresh, headers=address(22)))[0] == 200
+
+
+async def test_one_address_gets_five_guesses_at_a_phone_even_with_a_fresh_code(stack, web_settings):
+    from shared_code.web import login
+
+    await create_business(owner_phone=OWNER)
+    await ask(OWNER, headers=address(1))
+    first = await texted_code(stack, OWNER)
+    for _ in range(3):
+        guess = f"{(int(first) + 1) % 1_000_000:06d}"
+        assert (await verify(OWNER, guess, headers=address(2)))[0] == 401
+    before = len(stack.twilio.to(OWNER))
+    await ask(OWNER, headers=address(1))
+    fresh = await texted_code(stack, OWNER, before)
+    for _ in range(2):
+        guess = f"{(int(fresh) + 1) % 1_000_000:06d}"
+        assert (await verify(OWNER, guess, headers=address(2)))[0] == 401
+    status, payload, _ = await verify(OWNER, fresh, headers=address(2))  # the sixth from there
+    assert status == 429 and payload["error"]["message"] == login.TOO_MANY_ATTEMPTS
+    assert (await verify(OWNER, fresh, headers=address(3)))[0] == 200  # the code had 2 of 5
+
+
+async def test_wrong_guesses_from_elsewhere_dont_lock_the_owner_out(stack, web_settings):
+    await create_business(owner_phone=OWNER)
+    for n in range(5):  # a stranger guesses (no code asked for, or the owner's: no matter)
+        assert (await verify(OWNER, "123456", headers=address(50 + n)))[0] == 401
+    for _ in range(5):  # and five more from one address
+        assert (await verify(OWNER, "123456", headers=address(60)))[0] == 401
+    await ask(OWNER, headers=address(70))
+    code = await texted_code(stack, OWNER)
+    assert (await verify(OWNER, code, headers=address(70)))[0] == 200
+
+
+async def test_guesses_at_one_phone_from_everywhere_are_capped(stack, web_settings):
+    """Spread over many addresses, guessing at one number still stops at its hourly cap."""
+    from shared_code.web import login
+
+    cap, _ = login.LIMITS["guess_phone"]
+    for n in range(cap):
+        assert (await verify(OWNER, "123456", headers=address(n)))[0] == 401
+    status, payload, _ = await verify(OWNER, "123456", headers=address(200))
+    assert status == 429 and payload["error"]["message"] == login.TOO_MANY_ATTEMPTS
 
 
 async def test_an_expired_code_is_refused(stack, web_settings):
@@ -332,7 +390,9 @@ async def test_without_twilio_the_code_lands_in_the_local_sandbox(stack, web_set
     await create_business(owner_phone=OWNER)
     assert (await ask(OWNER))[0] == 202
     from shared_code.platform.sms_sandbox import list_messages
+    from shared_code.platform.work import drain_background
 
+    await drain_background()  # the code is sent in the background
     texts = [t for t in await list_messages(0) if t["to_number"] == OWNER]
     assert len(texts) == 1 and "NeverMiss code" in texts[0]["body"]
     code = texts[0]["body"][:6]
