@@ -80,8 +80,10 @@ async def record_outcome(req: func.HttpRequest) -> func.HttpResponse:
     from shared_code.api import outcomes as outcomes_api
 
     conversation_id = req.route_params["conversation_id"]
-    body = req.get_body()
-    return await api_call(req, lambda who: outcomes_api.record_outcome(who, conversation_id, body))
+    body, key = req.get_body(), req.headers.get("Idempotency-Key")
+    return await api_call(
+        req, lambda who: outcomes_api.record_outcome(who, conversation_id, body, key)
+    )
 
 
 @bp.route(route="v1/conversations/{conversation_id}/followups", methods=["GET"], auth_level=ANON)

@@ -290,7 +290,7 @@ class Audio(BaseModel):
 @dataclass(frozen=True)
 class Param:
     name: str
-    where: Literal["path", "query"]
+    where: Literal["path", "query", "header"]
     schema: dict[str, Any]
     description: str = ""
     required: bool = False
@@ -313,6 +313,12 @@ UUID = {"type": "string", "format": "uuid"}
 BUSINESS_ID = Param("business_id", "path", UUID, required=True)
 CONVERSATION_ID = Param("conversation_id", "path", UUID, required=True)
 ENDPOINT_ID = Param("endpoint_id", "path", UUID, required=True)
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "header",
+    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[\\x21-\\x7e]+$"},
+    "retry safely: a repeat with the same key answers the first result and records nothing again",
+)
 LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200})
 ADMIN_BUSINESS = Param(
     "business_id", "query", UUID, "admin keys name the business; owners' own is used"
@@ -382,7 +388,7 @@ OPERATIONS: tuple[Operation, ...] = (
               tags=("voicemails",)),
     # Follow-ups, outcomes, funnel and CRM webhooks (functions/followups.py)
     Operation("post", "/conversations/{conversation_id}/outcome", "Say what became of a lead",
-              OutcomeRecorded, 201, OutcomeBody, params=(CONVERSATION_ID,),
+              OutcomeRecorded, 201, OutcomeBody, params=(CONVERSATION_ID, IDEMPOTENCY_KEY),
               tags=("conversations",)),
     Operation("get", "/conversations/{conversation_id}/followups", "The conversation's "
               "follow-up steps", FollowupList, params=(CONVERSATION_ID,), tags=("followups",)),

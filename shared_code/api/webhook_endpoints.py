@@ -4,7 +4,8 @@
 signing secret, shown this once; `GET` lists or reads (no secret); `PATCH` changes the URL,
 types or description, and `enabled: true` turns an endpoint disabled after failing for 24 h
 back on; `DELETE` removes it. `GET .../deliveries` is the log (status, attempts, each attempt's
-answer); `POST .../deliveries/{id}/replay` sends one again under the same `webhook-id`.
+answer); `POST .../deliveries/{id}/replay` sends one again under the same `webhook-id` (409
+`endpoint_disabled` while the endpoint is off: turn it back on first).
 In Azure the URL must be https and may not reach private or loopback addresses
 (`crm_webhooks.targets`): 422 `target_refused`.
 """
@@ -22,6 +23,7 @@ from shared_code.api.auth import (
     Principal,
     business_for,
     not_found,
+    owner_only,
     parse_id,
     parse_model,
 )
@@ -67,6 +69,7 @@ async def _checked_url(url: str) -> str:
 async def create_endpoint(
     principal: Principal, params: dict[str, str], body: bytes
 ) -> tuple[int, Json]:
+    owner_only(principal)
     data = parse_model(EndpointCreate, body)
     business_id = business_for(principal, params)
     url = await _checked_url(data.url)
@@ -103,6 +106,7 @@ async def read_endpoint(principal: Principal, raw_id: str) -> tuple[int, Json]:
 
 
 async def update_endpoint(principal: Principal, raw_id: str, body: bytes) -> tuple[int, Json]:
+    owner_only(principal)
     data = parse_model(EndpointPatch, body)
     values = data.model_dump(exclude_none=True)
     if "url" in values:
@@ -118,6 +122,7 @@ async def update_endpoint(principal: Principal, raw_id: str, body: bytes) -> tup
 
 
 async def delete_endpoint(principal: Principal, raw_id: str) -> tuple[int, Json]:
+    owner_only(principal)
     pool = await get_pool()
     async with pool.acquire() as conn:
         row = await _visible(conn, principal, raw_id)
@@ -159,9 +164,14 @@ async def replay_delivery(principal: Principal, raw_id: str, raw_delivery: str) 
         )  # fmt: skip
         if not owned:
             raise not_found("delivery")
+        if not endpoint["enabled"]:  # nothing would be sent: say so rather than answer 200
+            raise ApiError(
+                409, "endpoint_disabled", "the endpoint is disabled: turn it back on first"
+            )
         await deliveries.replay(conn, delivery_id)
     outcome = await deliveries.deliver_due(only=[delivery_id])
     async with pool.acquire() as conn:
-        rows = [r for r in await deliveries.list_for(conn, endpoint["id"], 200)
-                if r["id"] == delivery_id]  # fmt: skip
-    return 200, {"delivery": _delivery_json(rows[0]), "outcome": dict(outcome)}
+        row = await deliveries.logged(conn, delivery_id)
+    if row is None:  # the endpoint was deleted meanwhile
+        raise not_found("delivery")
+    return 200, {"delivery": _delivery_json(row), "outcome": dict(outcome)}

@@ -49,14 +49,22 @@ async def create(
     event_types: list[str],
     description: str,
 ) -> asyncpg.Record | None:
-    """A new endpoint with a fresh secret; None when the business has MAX_PER_BUSINESS."""
-    return await conn.fetchrow(
-        "INSERT INTO webhook_endpoints (business_id, url, event_types, description, secret)"
-        " SELECT $1, $2, $3, $4, $5"
-        " WHERE (SELECT count(*) FROM webhook_endpoints WHERE business_id = $1) < $6"
-        " RETURNING *",
-        business_id, url, event_types, description, signing.new_secret(), MAX_PER_BUSINESS,
-    )  # fmt: skip
+    """A new endpoint with a fresh secret; None when the business has MAX_PER_BUSINESS (or is
+    gone). The business's row is locked before counting, so two creations at once are counted
+    one after the other (FOR NO KEY UPDATE: rows that merely reference the business, a call
+    or a message, are not held up)."""
+    async with conn.transaction():
+        if not await conn.fetchval(
+            "SELECT 1 FROM businesses WHERE id = $1 FOR NO KEY UPDATE", business_id
+        ):
+            return None
+        return await conn.fetchrow(
+            "INSERT INTO webhook_endpoints (business_id, url, event_types, description, secret)"
+            " SELECT $1, $2, $3, $4, $5"
+            " WHERE (SELECT count(*) FROM webhook_endpoints WHERE business_id = $1) < $6"
+            " RETURNING *",
+            business_id, url, event_types, description, signing.new_secret(), MAX_PER_BUSINESS,
+        )  # fmt: skip
 
 
 async def get(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> asyncpg.Record | None:

@@ -24,6 +24,14 @@ class RetryPolicy:
     )
     window: timedelta = timedelta(hours=24)
     timeout_seconds: float = 10.0  # one attempt, connect to last byte
+    # One delivery run's share of the function's 5 minutes: no POST starts later than
+    # `run_budget_seconds - timeout_seconds` into the run (the rest wait for the next run).
+    run_budget_seconds: float = 120.0
+
+    def per_endpoint(self) -> int:
+        """Deliveries to one endpoint a run claims: they go one at a time, and all of them
+        must fit in the run's budget even if each takes the whole timeout."""
+        return max(1, int(self.run_budget_seconds // self.timeout_seconds))
 
 
 DEFAULT_POLICY = RetryPolicy()

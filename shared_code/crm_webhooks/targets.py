@@ -13,6 +13,7 @@ are allowed, so a receiver on the developer's machine works.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import os
 import socket
@@ -30,12 +31,38 @@ def in_azure() -> bool:
     return bool(os.environ.get("WEBSITE_INSTANCE_ID"))
 
 
+# Public by the registry, yet inside: Azure's wire server (DNS, DHCP, health probes, the agent).
+AZURE_PLATFORM = frozenset({ipaddress.ip_address("168.63.129.16")})
+# IPv6 prefixes that carry an IPv4 address in their low or middle bits: judged by that address.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: IPv4-mapped (::ffff:a.b.c.d), NAT64
+    (64:ff9b::a.b.c.d), 6to4 (2002:AABB:CCDD::) or the deprecated IPv4-compatible
+    (::a.b.c.d, including :: and ::1); None for any other."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: str) -> bool:
-    """A globally routable unicast address (an IPv4-mapped IPv6 address is judged as IPv4)."""
+    """A globally routable unicast address outside Azure's platform. An IPv6 address that
+    carries an IPv4 one (mapped, NAT64, 6to4, IPv4-compatible) is judged by that IPv4
+    address; site-local IPv6 (fec0::/10, deprecated but still routed inside some networks) is
+    not public."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return False
+        ip = embedded_ipv4(ip) or ip
+    return ip.is_global and not ip.is_multicast and ip not in AZURE_PLATFORM
 
 
 def check_url(url: str, *, azure: bool | None = None) -> str:
@@ -96,7 +123,8 @@ class PublicOnlyResolver(AbstractResolver):
             return found
         public = [r for r in found if is_public(str(r["host"]))]
         if not public:
-            raise OSError(f"{host}: no public address (refused: SSRF guard)")
+            # With an errno and a strerror: aiohttp shows the strerror in the delivery's log.
+            raise OSError(errno.EACCES, f"{host}: no public address (refused: SSRF guard)")
         return public
 
     async def close(self) -> None:

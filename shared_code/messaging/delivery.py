@@ -16,7 +16,10 @@ An intent (`outbound_texts`, written by `outbound.send_after_commit` with the de
   configuration error pauses the business's automated texts and is logged for the operator;
   nothing refused is retried blindly;
 - the mark writes the sid on the intent and its message and records `message.sent` and
-  `usage.recorded` (segments), in one unit of work.
+  `usage.recorded` (segments), in one unit of work;
+- a sign-in code's text (kind `login_code`) keeps its body only while it may still be sent or
+  looked up: the statement that marks it sent, or failed for good, replaces the body with
+  "[sign-in code]" (`_REDACTED_BODY`), so no code stays readable in the database.
 """
 
 from __future__ import annotations
@@ -55,6 +58,12 @@ SMS_STATUS_PATH = "/api/sms/status"
 # Twilio stamps date_created in whole seconds: look a little before the intent was written.
 _LOOKUP_SLACK = timedelta(seconds=5)
 _SEND_TRIES = 3  # attempts within one delivery for a transient refusal (then the sweep)
+HELD = "held:"  # a retry's re-check that says "not now" (quiet hours) rather than "never"
+# The body a final mark leaves: a sign-in code's text is redacted (constants, not input).
+_REDACTED_BODY = (
+    f"CASE WHEN kind = '{send_rules.LOGIN_CODE}' THEN '{send_rules.LOGIN_CODE_REDACTED}'"
+    " ELSE body END"
+)
 
 
 async def write_intent(
@@ -160,6 +169,10 @@ async def deliver(text_id: int, sender: str) -> Outcome:
         return Outcome("failed")
     if intent["attempts"] > 1:  # a retry: the rules may have changed since the decision
         blocked = await _now_blocked(intent)
+        if blocked is not None and blocked.startswith(HELD):  # quiet hours: not now, not never
+            await _hold(pool, intent, blocked)
+            log.info("text %s not retried yet: %s", text_id, blocked)
+            return Outcome("retry_later")
         if blocked is not None:
             await _set_status(pool, intent, "failed", None, f"blocked: {blocked}")
             log.info("text %s not retried: %s since it was decided", text_id, blocked)
@@ -228,16 +241,37 @@ async def _find_unrecorded(sms: OutgoingSms, intent: asyncpg.Record) -> SentMess
 
 async def _now_blocked(intent: asyncpg.Record) -> str | None:
     """Why a retried intent must not go out now (the customer opted out, the number was found
-    to be a landline, the business's sending was paused), or None."""
+    to be a landline, the business's sending was paused), or None. A follow-up is decided
+    again as its step was (`followups.recheck_retry`: the customer replied since, the owner
+    took over, closed it or marked an outcome); quiet hours give "held:quiet_hours"."""
     business = await store.get_business(intent["business_id"])
     if business is None:
         return "no_business"
     pool = await get_pool()
     async with pool.acquire() as conn:
-        return await send_rules.refusal(
+        refusal = await send_rules.refusal(
             conn, business, intent["to_number"], kind=intent["kind"],
             automated=intent["automated"], allow_opted_out=intent["allow_opted_out"],
         )  # fmt: skip
+        if refusal is not None or intent["kind"] != "followup":
+            return refusal
+        # Imported here: followups sends through outbound, which imports this module.
+        from shared_code.messaging import followups
+
+        decision = await followups.recheck_retry(conn, business, intent)
+    if decision.action == "send":
+        return None
+    return f"{HELD}{decision.reason}" if decision.action == "hold" else decision.reason
+
+
+async def _hold(pool: asyncpg.Pool, intent: asyncpg.Record, why: str) -> None:
+    """Put a retried intent back as it was claimed (a `sending` one is still looked up before
+    any resend), its attempt not counted: the sweep decides it again next time."""
+    await pool.execute(
+        "UPDATE outbound_texts SET status = $3, attempts = attempts - 1, sending_since = now(),"
+        " error = $4 WHERE id = $1 AND status = 'sending' AND attempts = $2",
+        intent["id"], intent["attempts"], intent["claimed_from"], why,
+    )  # fmt: skip
 
 
 def _twilio_code(exc: BaseException) -> tuple[int | None, int | None] | None:
@@ -299,7 +333,8 @@ async def _set_status(
     error: str,
 ) -> None:
     await executor.execute(
-        "WITH t AS (UPDATE outbound_texts SET status = $2, error_code = $3, error = $4"
+        "WITH t AS (UPDATE outbound_texts SET status = $2, error_code = $3, error = $4,"
+        f"   body = CASE WHEN $2 = 'failed' THEN {_REDACTED_BODY} ELSE body END"
         "   WHERE id = $1 AND status = 'sending' AND attempts = $5 RETURNING message_id)"
         " UPDATE messages m SET status = CASE WHEN $2 = 'failed' THEN 'failed' ELSE m.status END,"
         "   error_code = $3 FROM t WHERE m.id = t.message_id",
@@ -328,7 +363,7 @@ async def _mark_sent(intent: asyncpg.Record, sent: SentMessage) -> None:
     pool = await get_pool()
     written = await pool.fetchval(
         "WITH t AS (UPDATE outbound_texts SET status = 'sent', message_sid = $2,"
-        "   sent_at = now(), error_code = NULL, error = NULL"
+        f"   sent_at = now(), error_code = NULL, error = NULL, body = {_REDACTED_BODY}"
         "   WHERE id = $1 AND status = 'sending' AND attempts = $9 RETURNING message_id),"
         " m AS (UPDATE messages SET message_sid = $2, status = $3"
         "   FROM t WHERE messages.id = t.message_id),"

@@ -14,7 +14,13 @@ steps (`run_due`) and sends each in its own unit of work (`send_step`), which:
 3. asks `followup_plan.decide_step` and sends through `outbound.send_after_commit` (the sending
    rules and the loop guard; the intent is keyed per step, a second constraint).
 
-Quiet hours move the step to their end; the timer comes back for it then.
+Quiet hours move the step to their end; the timer comes back for it then. A step whose
+handling raises (anything but the sending rules' refusal) is tried again a little later each
+time and given up after MAX_STEP_ERRORS, with an ERROR log: never retried every minute forever.
+
+A follow-up text that Twilio failed and the outbox sweep retries is decided again first
+(`recheck_retry`, from `delivery`): a reply, a takeover, a close or an outcome since cancels
+it, and quiet hours hold it.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "/nevermiss/followups"
 FOLLOWUP_KIND = "followup"
+MAX_STEP_ERRORS = 8  # a step that raised this often is given up (about half an hour of tries)
 
 
 async def schedule_after_sent(message_sid: str) -> str:
@@ -109,8 +116,30 @@ async def run_due(
             outcomes[await send_step(task_id)] += 1
         except Exception:  # one conversation's trouble never stops the others
             log.exception("follow-up %s not handled this run", task_id)
-            outcomes["error"] += 1
+            outcomes[await _count_error(task_id)] += 1
     return outcomes
+
+
+async def _count_error(task_id: int) -> str:
+    """A step raised: try it again after a minute per error so far, or give it up ("error",
+    or "cancelled:gave_up" logged at ERROR)."""
+    pool = await get_pool()
+    row = await pool.fetchrow(
+        "UPDATE followup_tasks SET errors = errors + 1,"
+        " status = CASE WHEN errors + 1 >= $2 THEN 'cancelled' ELSE status END,"
+        " reason = CASE WHEN errors + 1 >= $2 THEN 'gave_up' ELSE reason END,"
+        " done_at = CASE WHEN errors + 1 >= $2 THEN now() ELSE done_at END,"
+        " due_at = now() + make_interval(mins => errors + 1)"
+        " WHERE id = $1 AND status = 'scheduled' RETURNING status, errors, conversation_id",
+        task_id, MAX_STEP_ERRORS,
+    )  # fmt: skip
+    if row is None or row["status"] == "scheduled":
+        return "error"
+    log.error(
+        "follow-up %s (conversation %s) given up after %d errors",
+        task_id, row["conversation_id"], row["errors"],
+    )  # fmt: skip
+    return "cancelled:gave_up"
 
 
 async def send_step(task_id: int) -> str:
@@ -138,7 +167,8 @@ async def send_step(task_id: int) -> str:
         )
         assert conversation is not None
         now = datetime.now(UTC)
-        decision = decide_step(await _facts(w.conn, business, task, conversation, block), now)
+        facts = await _facts(w.conn, business, task["step"], task["holds"], conversation, block)
+        decision = decide_step(facts, now)
         if decision.action is Action.SEND:
             decision = await _send(w, business, task, conversation)
         await _finish(w.conn, task_id, decision)
@@ -151,7 +181,8 @@ async def send_step(task_id: int) -> str:
 async def _facts(
     conn: asyncpg.Connection,
     business: Business,
-    task: asyncpg.Record,
+    step: int,
+    holds: int,
     conversation: asyncpg.Record,
     block: str | None,
 ) -> StepFacts:
@@ -162,9 +193,9 @@ async def _facts(
     )
     settings = get_settings()
     return StepFacts(
-        step=task["step"],
+        step=step,
         steps_in_schedule=len(steps_of(business.followup_schedule)),
-        holds=task["holds"],
+        holds=holds,
         conversation_status=conversation["status"],
         conversation_mode=conversation["mode"],
         paused_reason=conversation["auto_paused_reason"],
@@ -178,6 +209,27 @@ async def _facts(
             settings.quiet_hours_end,
         ),
     )
+
+
+async def recheck_retry(
+    conn: asyncpg.Connection, business: Business, intent: asyncpg.Record
+) -> StepDecision:
+    """A follow-up text that failed at Twilio, about to be tried again: what `decide_step`
+    says now (the customer replied since, the owner took over, closed it or marked an
+    outcome, quiet hours). Read without locks: the sweep holds the intent's claim."""
+    step = step_of_fact(intent["fact_key"], FOLLOWUP_KIND)
+    conversation = await conn.fetchrow(
+        "SELECT * FROM conversations WHERE id = $1", intent["conversation_id"]
+    )
+    if step is None or conversation is None:
+        return StepDecision(Action.CANCEL, "gone")
+    holds = await conn.fetchval(
+        "SELECT holds FROM followup_tasks WHERE conversation_id = $1 AND step = $2",
+        conversation["id"], step,
+    )  # fmt: skip
+    block = await contacts.block_reason(conn, business, intent["to_number"])
+    facts = await _facts(conn, business, step, holds or 0, conversation, block)
+    return decide_step(facts, datetime.now(UTC))
 
 
 def followup_text(business: Business, step: int, caller: str) -> str:

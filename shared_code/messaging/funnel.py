@@ -3,12 +3,17 @@
 A cohort report: each missed call counts in the period of its local day (the business's zone),
 and everything after it (the reply, the lead, the outcome) counts with it, whenever it came.
 So a period's numbers only ever shrink from left to right, and they reconcile with the raw
-rows: a missed call is a `calls` row with `missed`; texted back is its `text_back_status`
-'sent'; replied means its conversation has a customer text (a voicemail is not a reply);
-qualified is `lead_qualified_at`; booked is an outcome of booked or won; won carries its value
-in micro-USD. Time to first reply runs from the text-back's send to the customer's first text
-(the lower median, so it is a time that happened). "Replied after step n" is the last
-follow-up step sent before that first reply (0: the text-back itself).
+rows: a missed call is a `calls` row with `missed`; texted back means its text-back
+(`outbound_texts` keyed `text_back:<CallSid>`, the call's `text_back_status` 'sent') reached
+Twilio (`sent`) and no status callback said it failed, was undelivered or canceled (a text-back
+Twilio refused is a missed call, not a text-back); replied means its conversation has a
+customer text (a voicemail is not a reply); qualified is `lead_qualified_at`; booked is an
+outcome of booked or won; won carries its value in micro-USD. A conversation's reply, lead
+and outcome count once, with the first texted-back call in it (a later call into the same
+conversation is a missed call, and a text-back if it got one, but never a second win). Time
+to first reply runs from that text-back's send to the customer's first text (the lower median,
+so it is a time that happened). "Replied after step n" is the last follow-up step sent before
+that first reply (0: the text-back itself).
 
 `calls_in_range` reads one row per missed call; `aggregate` (pure) buckets and counts them.
 """
@@ -37,16 +42,33 @@ def local_bounds(first: date, last: date, time_zone: str) -> tuple[datetime, dat
     return start, end
 
 
+# Messages' statuses that say a text never reached the customer (Twilio's status callbacks).
+NOT_DELIVERED = ("failed", "undelivered", "canceled")
+
 _ROWS = """
-SELECT c.call_sid, c.received_at, c.text_back_status = 'sent' AND v.id IS NOT NULL AS texted,
+WITH texted AS (
+    SELECT c.call_sid, c.conversation_id, c.received_at,
+           coalesce(t.sent_at, t.created_at) AS text_back_at
+    FROM calls c
+    JOIN outbound_texts t ON t.fact_key = 'text_back:' || c.call_sid AND t.status = 'sent'
+    LEFT JOIN messages m ON m.id = t.message_id
+    WHERE c.business_id = $1 AND c.missed AND c.text_back_status = 'sent'
+      AND c.conversation_id IS NOT NULL AND c.received_at < $3
+      AND (m.status IS NULL OR m.status <> ALL($4::text[]))),
+first_texted AS (
+    SELECT DISTINCT ON (conversation_id) call_sid, conversation_id, text_back_at FROM texted
+    ORDER BY conversation_id, received_at, call_sid)
+SELECT c.call_sid, c.received_at, x.call_sid IS NOT NULL AS texted,
+       f.call_sid IS NOT NULL AS owns_conversation,
        v.lead_qualified_at IS NOT NULL AS qualified, v.outcome, v.outcome_value_micro,
-       coalesce(t.sent_at, t.created_at) AS text_back_at, r.first_reply_at,
-       (SELECT max(f.step) FROM followup_tasks f JOIN outbound_texts o ON o.id = f.text_id
-         WHERE f.conversation_id = v.id AND f.status = 'sent'
+       f.text_back_at, r.first_reply_at,
+       (SELECT max(fu.step) FROM followup_tasks fu JOIN outbound_texts o ON o.id = fu.text_id
+         WHERE fu.conversation_id = v.id AND fu.status = 'sent'
            AND coalesce(o.sent_at, o.created_at) < r.first_reply_at) AS steps_before_reply
 FROM calls c
-LEFT JOIN conversations v ON v.id = c.conversation_id AND c.text_back_status = 'sent'
-LEFT JOIN outbound_texts t ON t.fact_key = 'text_back:' || c.call_sid
+LEFT JOIN texted x ON x.call_sid = c.call_sid
+LEFT JOIN first_texted f ON f.call_sid = c.call_sid
+LEFT JOIN conversations v ON v.id = f.conversation_id
 LEFT JOIN LATERAL (
     SELECT min(coalesce(m.received_at, m.created_at)) AS first_reply_at FROM messages m
     WHERE m.conversation_id = v.id AND m.author = 'customer' AND m.kind = 'text') r ON true
@@ -61,7 +83,8 @@ async def calls_in_range(
     """One row per missed call received on local days `first`..`last`, with what followed."""
     start, end = local_bounds(first, last, time_zone)
     pool = await get_pool()
-    return [dict(row) for row in await pool.fetch(_ROWS, business_id, start, end)]
+    rows = await pool.fetch(_ROWS, business_id, start, end, list(NOT_DELIVERED))
+    return [dict(row) for row in rows]
 
 
 @dataclass
@@ -83,6 +106,8 @@ class Bucket:
         if not row["texted"]:
             return
         self.text_backs_sent += 1
+        if not row.get("owns_conversation", True):  # its conversation counts with an earlier call
+            return
         if row["first_reply_at"] is not None:
             self.replied += 1
             if row["text_back_at"] is not None:

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1600
 # Texts that are worth nothing late: Twilio drops them if still queued after SMS_VALIDITY_SECONDS.
-TIME_SENSITIVE_KINDS = frozenset({"text_back", "reply", "owner_alert", "owner_relay"})
+TIME_SENSITIVE_KINDS = frozenset({"text_back", "reply", "owner_alert", "owner_relay", "followup"})
 
 
 # Texts to the customer that may open a conversation (the text-back carries its own template).
@@ -93,10 +93,13 @@ async def send_after_commit(
     conversation_id: uuid.UUID | None,
     automated: bool,
     allow_opted_out: bool = False,
+    background: bool = False,
 ) -> int:
     """Decide one text under the rules and commit it as an intent in `w`; it is sent after
     commit. `fact` names what the text is for (one text per fact, however often the decision
-    is redelivered): e.g. `text_back:<CallSid>`. Returns the intent's id; raises SendBlocked."""
+    is redelivered): e.g. `text_back:<CallSid>`. Returns the intent's id; raises SendBlocked.
+    With `background`, the send after commit is started and not waited for (the web sign-in
+    answers in the same time whether a text went out); the sweep (`send_unsent`) is its net."""
     body = body.strip()[:MAX_BODY]
     if not body:
         raise SendBlocked("empty")
@@ -115,11 +118,13 @@ async def send_after_commit(
         body = identified(body, business.name, shorten=automated)[:MAX_BODY]
     segments = count_segments(body)
     validity = get_settings().sms_validity_seconds if kind in TIME_SENSITIVE_KINDS else None
+    if kind == send_rules.LOGIN_CODE:  # worthless once the code expires
+        validity = send_rules.LOGIN_CODE_VALIDITY_SECONDS
     text_id = await delivery.write_intent(
         w.conn, fact, business, conversation_id, to=to, body=body, author=author, kind=kind,
         automated=automated, allow_opted_out=allow_opted_out, segments=segments,
         validity_seconds=validity, source=w.source,
     )  # fmt: skip
     sender = business.messaging_service_sid or business.phone_number
-    w.then(lambda: delivery.deliver(text_id, sender))
+    w.then(lambda: delivery.deliver(text_id, sender), background=background)
     return text_id

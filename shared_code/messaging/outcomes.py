@@ -7,7 +7,13 @@ the conversation's pending follow-ups and counts as the owner's activity for the
 twice (`request_key` is unique).
 
 `parse_command` reads the owner's SMS words (pure): `booked`, `won`, `won 450`, `won $1,250.50`,
-`lost`, `lost: went elsewhere`, `spam`. Anything else is a text for the customer.
+`won 450 dollars`, `lost`, `lost: went elsewhere`, `spam`. Words that start with an outcome
+word but do not parse (`won 450k`, `won 1.200`, `booked for Tuesday`) are never a text for the
+customer: `command_word` spots them and `unreadable` is the owner's answer. Anything else is a
+text for the customer.
+
+Marking the same outcome again without a value (`#12 won` after `#12 won 450`) keeps the value
+(and a lost reason) the conversation has: only a different outcome, or a new value, replaces it.
 """
 
 from __future__ import annotations
@@ -38,12 +44,17 @@ class Marking:
     reason: str | None = None
 
 
-_MONEY = re.compile(r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$")
+_MONEY = re.compile(
+    r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?:\s*(?:dollars?|usd|bucks))?$",
+    re.IGNORECASE,
+)
 _LOST = re.compile(r"^lost(?:\s*[:\-,]\s*(.+))?$", re.DOTALL | re.IGNORECASE)
 
 
 def dollars_to_micro(text: str) -> int | None:
-    """ "450", "$1,250.50" -> micro-USD (integers all the way: no float ever holds money)."""
+    """ "450", "$1,250.50", "450 dollars" -> micro-USD (integers all the way: no float ever
+    holds money). Anything less plain ("1.200", "4,50", "450k") is None: better asked again
+    than recorded wrong."""
     match = _MONEY.match(text.strip())
     if match is None:
         return None
@@ -73,6 +84,29 @@ def parse_command(text: str) -> Marking | None:
     return None
 
 
+def command_word(text: str) -> Outcome | None:
+    """The outcome word the owner's words start with ("won 450k" -> "won"), else None."""
+    words = text.split(maxsplit=1)
+    first = words[0].lower().rstrip(".!?:;,-") if words else ""
+    return next((outcome for outcome in OUTCOMES if outcome == first), None)
+
+
+def unreadable(ref: int, word: Outcome) -> str:
+    """The owner's answer to "#12 <word> ..." that does not parse (nothing is relayed)."""
+    if word == "won":
+        tip = f"Couldn't read the amount: try #{ref} won 450"
+    elif word == "lost":
+        tip = f"Couldn't read that: try #{ref} lost or #{ref} lost: the reason"
+    else:
+        tip = f"Couldn't read that: try #{ref} {word}"
+    return (
+        f"{tip}. Nothing was sent to the customer: to text them, don't start with"
+        f" '{word}' (e.g. #{ref} You're {word} for Tuesday at 3)."
+        if word == "booked"
+        else f"{tip}. Nothing was sent to the customer."
+    )
+
+
 def money(micro: int) -> str:
     """$1,250.50 from micro-USD (cents shown, fractions of a cent dropped)."""
     return f"${micro // 1_000_000:,}.{micro % 1_000_000 // 10_000:02d}"
@@ -87,6 +121,21 @@ def describe(marking: Marking) -> str:
     return marking.outcome
 
 
+def kept(marking: Marking, current: asyncpg.Record | dict[str, object]) -> Marking:
+    """`marking` with the conversation's value and reason filled in where it gives none and
+    marks the outcome it already has (pure)."""
+    if current["outcome"] != marking.outcome:
+        return marking
+    value = current["outcome_value_micro"] if marking.value_micro is None else marking.value_micro
+    reason = current["outcome_reason"] if marking.reason is None else marking.reason
+    return Marking(marking.outcome, value, reason)  # type: ignore[arg-type]
+
+
+def marking_of(row: asyncpg.Record) -> Marking:
+    """The marking a `conversation_outcomes` row recorded."""
+    return Marking(row["outcome"], row["value_micro"], row["reason"])
+
+
 async def record(
     w: Work,
     business: Business,
@@ -96,8 +145,16 @@ async def record(
     source: Literal["api", "sms"],
     request_key: str | None = None,
 ) -> asyncpg.Record | None:
-    """Mark the conversation in `w`; returns the marking's row, or None when `request_key`
-    marked it already (a redelivered owner text)."""
+    """Mark the conversation in `w`; returns the marking's row (what was recorded, with a kept
+    value: see `kept`), or None when `request_key` marked it already (a redelivered owner
+    text, a repeated API request)."""
+    current = await w.conn.fetchrow(
+        "SELECT outcome, outcome_value_micro, outcome_reason FROM conversations"
+        " WHERE id = $1 FOR UPDATE",
+        conversation["id"],
+    )
+    if current is not None:
+        marking = kept(marking, current)
     row = await w.conn.fetchrow(
         "INSERT INTO conversation_outcomes (business_id, conversation_id, outcome, value_micro,"
         " reason, source, request_key) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -124,6 +181,13 @@ async def record(
     )  # fmt: skip
     w.record(activity_recorded(business.id, "lead_marked", f"outcome:{row['id']}"))
     return row
+
+
+async def by_request_key(conn: asyncpg.Connection, request_key: str) -> asyncpg.Record | None:
+    """The marking a request made (an API request's idempotency key), if any."""
+    return await conn.fetchrow(
+        "SELECT * FROM conversation_outcomes WHERE request_key = $1", request_key
+    )
 
 
 async def history(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> list[asyncpg.Record]:

@@ -5,8 +5,11 @@ conversation the "#12" may be left out. Sending takes the conversation over (the
 pauses) until the owner texts "#12 release" (or "resume"/"bot"), closes it ("#12 close"), or goes
 quiet for OWNER_IDLE_MINUTES. "#12 booked", "#12 won 450", "#12 lost" and "#12 spam" record the
 lead's outcome (messaging.outcomes) instead, on any of the business's conversations, open or
-closed, and are confirmed to the owner. Everything the customer sent before the owner's text
-counts as answered, so a release never makes the assistant answer old messages again.
+closed, and are confirmed to the owner. A text that starts with an outcome word but does not
+read as one ("#12 won 450k", "#12 booked for Tuesday"), or an outcome without its "#12", is
+never relayed: the owner is told how to write it, and the customer gets nothing. Everything
+the customer sent before the owner's text counts as answered, so a release never makes the
+assistant answer old messages again.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ async def handle_owner_text(business: Business, sid: str, body: str) -> str:
             if marked is not None:
                 return marked
             conversation, text = await _target(w.conn, business, body)
+            if _ADDRESSED.match(body) is None:
+                _refuse_unaddressed_outcome(conversation, text)
             result = await act(w, business, conversation, text, about=sid)
         except OwnerActionError as err:
             await _tell_owner(w, business, err.reason, about=sid)
@@ -155,18 +160,40 @@ async def release(
 
 async def _mark_outcome(w: Work, business: Business, body: str, *, about: str) -> str | None:
     """ "#12 won 450" and friends: record the outcome and confirm it; None when the text is
-    not an outcome command (it is then a message for the customer)."""
+    not an outcome command (it is then a message for the customer). Raises OwnerActionError
+    for words that start like one but do not parse: those are never relayed."""
     addressed = _ADDRESSED.match(body)
-    marking = outcomes.parse_command(addressed.group(2)) if addressed else None
-    if addressed is None or marking is None:
+    if addressed is None:
         return None
-    ref = int(addressed.group(1))
+    ref, words = int(addressed.group(1)), addressed.group(2)
+    marking = outcomes.parse_command(words)
+    if marking is None:
+        word = outcomes.command_word(words)
+        if word is None:
+            return None
+        raise OwnerActionError("unreadable_outcome", outcomes.unreadable(ref, word))
     conversation = await conversations.by_ref(w.conn, business.id, ref)
     if conversation is None:
         raise OwnerActionError("unknown_ref", f"No conversation #{ref}.")
-    await outcomes.record(w, business, conversation, marking, source="sms", request_key=about)
-    await _tell_owner(w, business, f"#{ref} marked {outcomes.describe(marking)}.", about=about)
+    row = await outcomes.record(w, business, conversation, marking, source="sms", request_key=about)
+    marked = outcomes.marking_of(row) if row is not None else marking
+    await _tell_owner(w, business, f"#{ref} marked {outcomes.describe(marked)}.", about=about)
     return "outcome_recorded"
+
+
+def _refuse_unaddressed_outcome(conversation: asyncpg.Record, text: str) -> None:
+    """ "won 450" without its "#12": marking needs the number (an outcome is often for a closed
+    conversation), and relaying it would text the customer the owner's bookkeeping."""
+    word = outcomes.command_word(text)
+    if word is None:
+        return
+    ref = conversation["ref"]
+    example = f"#{ref} won 450" if word == "won" else f"#{ref} {word}"
+    raise OwnerActionError(
+        "unaddressed_outcome",
+        f"Not sent: to mark an outcome, start with the number: {example}. To text the"
+        f" customer, don't start with '{word}'.",
+    )
 
 
 async def _target(

@@ -24,7 +24,14 @@ from shared_code.messaging.followup_plan import (
     step_of_fact,
     tidy,
 )
-from shared_code.messaging.outcomes import Marking, dollars_to_micro, parse_command
+from shared_code.messaging.outcomes import (
+    Marking,
+    command_word,
+    dollars_to_micro,
+    kept,
+    parse_command,
+    unreadable,
+)
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -140,10 +147,36 @@ def test_the_step_a_sent_text_was_and_tidy_text():
         ("lost your address, can you resend?", None),
         ("won the lottery", None),
         ("On my way", None),
+        ("won 450 dollars", Marking("won", value_micro=450_000_000)),
+        ("won $450 USD", Marking("won", value_micro=450_000_000)),
+        ("won 450k", None),  # not guessed: the owner is asked again (`command_word`)
+        ("won $450 water heater", None),
+        ("won 1.200", None),
+        ("won 4,50", None),
     ],
 )
 def test_owner_outcome_words(words, marking):
     assert parse_command(words) == marking
+
+
+def test_words_that_start_like_an_outcome_are_spotted_and_answered():
+    assert command_word("won 450k") == "won" and command_word("Booked: tue") == "booked"
+    assert command_word("lost your address?") == "lost" and command_word("SPAM!") == "spam"
+    assert command_word("On my way") is None and command_word("wonderful") is None
+    assert command_word("") is None
+    assert unreadable(12, "won") == (
+        "Couldn't read the amount: try #12 won 450. Nothing was sent to the customer."
+    )
+    assert "#12 lost: the reason" in unreadable(12, "lost")
+
+
+def test_the_same_outcome_again_keeps_its_value_and_reason():
+    current = {"outcome": "won", "outcome_value_micro": 450_000_000, "outcome_reason": None}
+    assert kept(Marking("won"), current) == Marking("won", value_micro=450_000_000)
+    assert kept(Marking("won", 5), current) == Marking("won", value_micro=5)
+    assert kept(Marking("lost"), current) == Marking("lost")
+    lost = {"outcome": "lost", "outcome_value_micro": None, "outcome_reason": "too far"}
+    assert kept(Marking("lost"), lost) == Marking("lost", reason="too far")
 
 
 def test_money_is_integer_micro_usd():
@@ -204,6 +237,41 @@ def test_retry_timing_backs_off_within_the_window_then_gives_up():
 def test_ssrf_refusals_in_azure(url):
     with pytest.raises(targets.TargetRefused):
         targets.check_url(url, azure=True)
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("2002:808:808::1", True),
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("::a00:1", False),
+        ("::1", False),
+        ("::", False),
+        ("fec0::1", False),  # site-local
+        ("feff::1", False),
+        ("168.63.129.16", False),  # Azure's wire server
+        ("::ffff:168.63.129.16", False),
+        ("::ffff:10.0.0.1", False),
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+    ],
+)
+def test_addresses_that_carry_an_inside_address_are_not_public(address, public):
+    assert targets.is_public(address) is public
+    if not public and ":" in address:
+        with pytest.raises(targets.TargetRefused):
+            targets.check_url(f"https://[{address}]/hook", azure=True)
+
+
+def test_a_delivery_run_claims_what_fits_its_budget():
+    assert RetryPolicy().per_endpoint() == 12  # 120 s at 10 s a POST
+    assert RetryPolicy(timeout_seconds=0.5, run_budget_seconds=2.2).per_endpoint() == 4
+    assert RetryPolicy(timeout_seconds=30, run_budget_seconds=10).per_endpoint() == 1
 
 
 def test_public_https_is_fine_in_azure_and_loopback_http_is_fine_locally():

@@ -13,7 +13,7 @@ import pytest
 
 from shared_code import contracts
 from shared_code.businesses import store
-from shared_code.messaging import followups
+from shared_code.messaging import delivery, followups
 from shared_code.platform.db import get_pool
 from tests.followups.helpers import CALLER, make_due, missed_call, schedule_from_sent, steps
 from tests.helpers import create_business, drain_messages_queue, text_in
@@ -229,3 +229,78 @@ async def test_the_booking_link_in_the_text_back_and_the_schedule_in_the_busines
     )
     assert updated is not None and updated.booking_url is None
     assert updated.to_json()["followup_schedule"] == [{"after_minutes": 90}]
+
+
+async def _followup_intent():
+    pool = await get_pool()
+    return await pool.fetchrow("SELECT * FROM outbound_texts WHERE kind = 'followup'")
+
+
+async def test_a_follow_up_retried_after_a_twilio_error_is_decided_again(stack, configure):
+    """Review: the sweep's retry only re-checked opt-outs and blocks, so a follow-up that
+    Twilio failed went out after the customer had answered."""
+    configure(SEND_RETRY_AFTER_SECONDS="0", TWILIO_TIMEOUT_SECONDS="0.2")
+    business, _ = await create_business()
+    conversation_id = await missed_call(business)
+    await schedule_from_sent(stack)
+    await make_due(conversation_id)
+    stack.twilio.fail_next = 3  # every try of this delivery: 500
+    assert await followups.run_due() == {"sent": 1}  # decided; Twilio's answer comes after
+    intent = await _followup_intent()
+    assert intent["status"] == "sending" and intent["validity_seconds"] is not None
+    await text_in(CALLER, business.phone_number, "yes, tomorrow works")
+    await drain_messages_queue()
+    await asyncio.sleep(delivery.stale_after_seconds())
+    await delivery.send_unsent()
+    intent = await _followup_intent()
+    assert (intent["status"], intent["error"]) == ("failed", "blocked: replied")
+    assert intent["body"] not in [m["Body"] for m in stack.twilio.to(CALLER)]
+
+
+async def test_a_follow_up_retried_in_quiet_hours_waits_for_the_morning(stack, configure):
+    configure(SEND_RETRY_AFTER_SECONDS="0", TWILIO_TIMEOUT_SECONDS="0.2")
+    business, _ = await create_business()
+    conversation_id = await missed_call(business)
+    await schedule_from_sent(stack)
+    await make_due(conversation_id)
+    stack.twilio.fail_next = 3
+    assert await followups.run_due() == {"sent": 1}
+    now = datetime.now(UTC).astimezone(CHICAGO)
+    start, end = now - timedelta(hours=1), now + timedelta(hours=2)
+    configure(QUIET_HOURS_START=start.strftime("%H:%M"), QUIET_HOURS_END=end.strftime("%H:%M"))
+    await asyncio.sleep(delivery.stale_after_seconds())
+    assert await delivery.send_unsent() == 0
+    held = await _followup_intent()
+    assert (held["status"], held["attempts"], held["error"]) == ("sending", 1, "held:quiet_hours")
+    configure(QUIET_HOURS_START="00:00", QUIET_HOURS_END="00:00")  # morning
+    await asyncio.sleep(delivery.stale_after_seconds())
+    assert await delivery.send_unsent() == 1
+    sent = await _followup_intent()
+    assert sent["status"] == "sent"
+    assert [m["Body"] for m in stack.twilio.to(CALLER)].count(sent["body"]) == 1
+
+
+async def test_a_step_that_keeps_failing_is_given_up_with_an_error_log(stack, monkeypatch, caplog):
+    """Review: a step raising anything but SendBlocked was retried every minute forever."""
+    business, _ = await create_business()
+    conversation_id = await missed_call(business)
+    await schedule_from_sent(stack)
+
+    def broken_template(*_args: object) -> str:
+        raise RuntimeError("template engine down")
+
+    monkeypatch.setattr(followups, "followup_text", broken_template)
+    seen = []
+    for _ in range(followups.MAX_STEP_ERRORS):
+        await make_due(conversation_id)
+        seen.append(await followups.run_due())
+    assert seen[:-1] == [{"error": 1}] * (followups.MAX_STEP_ERRORS - 1)
+    assert seen[-1] == {"cancelled:gave_up": 1}
+    (step,) = await steps(conversation_id)
+    assert (step["status"], step["reason"], step["errors"]) == (
+        "cancelled", "gave_up", followups.MAX_STEP_ERRORS,
+    )  # fmt: skip
+    assert any(r.levelname == "ERROR" and "given up" in r.getMessage() for r in caplog.records)
+    await make_due(conversation_id)
+    assert await followups.run_due() == {}
+    assert await followup_texts(stack) == []

@@ -2,9 +2,10 @@
 
 A month of missed calls (November 2026 in Chicago: it crosses the DST change, and calls just
 outside the month fall on either side of local midnight) is written straight into the raw
-tables, with replies (some after follow-ups, some voicemails that are not replies), leads,
-outcomes and money. The report, by day and by week, JSON and CSV, must equal what this test
-counts itself, in plain Python, from the rows as stored.
+tables, with replies (some after follow-ups, some between two of them, some voicemails that
+are not replies), text-backs Twilio refused or that never arrived, callers who call again into
+the same conversation, leads, outcomes and money. The report, by day and by week, JSON and CSV,
+must equal what this test counts itself, in plain Python, from the rows as stored.
 """
 
 from __future__ import annotations
@@ -29,17 +30,42 @@ ZONE = ZoneInfo("America/Chicago")
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
 
 
-async def _text(conn, business, conversation_id, fact, kind, to, at) -> int:
+async def _text(conn, business, conversation_id, fact, kind, to, at, status="sent") -> int:
+    """Our text as stored: the intent and its conversation message. `status` is the intent's
+    ("failed": Twilio refused it) or, "undelivered"/"failed_callback", what a status callback
+    said of a text Twilio took."""
+    intent_status = "failed" if status == "failed" else "sent"
+    message_status = {"failed_callback": "failed", "failed": "failed"}.get(status, status)
+    message_id = await conn.fetchval(
+        "INSERT INTO messages (conversation_id, direction, author, body, status, created_at)"
+        " VALUES ($1, 'outbound', 'system', 'hi', $2, $3) RETURNING id",
+        conversation_id, message_status, at,
+    )  # fmt: skip
     return await conn.fetchval(
-        "INSERT INTO outbound_texts (fact_key, business_id, conversation_id, to_number,"
-        " from_number, body, author, kind, automated, source, status, created_at, sent_at)"
-        " VALUES ($1, $2, $3, $4, $5, 'hi', 'system', $6, true, '/test', 'sent', $7, $7)"
-        " RETURNING id",
-        fact, business.id, conversation_id, to, business.phone_number, kind, at,
+        "INSERT INTO outbound_texts (fact_key, business_id, conversation_id, message_id,"
+        " to_number, from_number, body, author, kind, automated, source, status, created_at,"
+        " sent_at) VALUES ($1, $2, $3, $4, $5, $6, 'hi', 'system', $7, true, '/test', $8, $9,"
+        " CASE WHEN $8 = 'sent' THEN $9::timestamptz END) RETURNING id",
+        fact, business.id, conversation_id, message_id, to, business.phone_number, kind,
+        intent_status, at,
+    )  # fmt: skip
+
+
+async def _call(conn, business, sid, phone, at, *, missed, status, conversation_id) -> None:
+    await conn.execute(
+        "INSERT INTO calls (call_sid, business_id, from_number, to_number, source,"
+        " missed, text_back_status, conversation_id, received_at)"
+        " VALUES ($1, $2, $3, $4, 'dial-status', $5, $6, $7, $8)",
+        sid, business.id, phone, business.phone_number, missed, status, conversation_id, at,
     )  # fmt: skip
 
 
 async def generate_month(business, rng: random.Random, calls: int = 160) -> None:
+    """Missed calls and what followed. Besides the plain cases: text-backs Twilio refused or
+    that a status callback said never arrived (missed calls, not text-backs), callers who
+    call again into the conversation their first call opened (with or without a text-back of
+    its own: the conversation counts once), and replies that come between two follow-ups
+    (the later step is sent anyway: the reply counts after the earlier one)."""
     pool = await get_pool()
     start = datetime(2026, 10, 31, 20, 0, tzinfo=ZONE)  # a few hours before the month
     span = (datetime(2026, 12, 1, 4, 0, tzinfo=ZONE) - start).total_seconds()
@@ -57,19 +83,36 @@ async def generate_month(business, rng: random.Random, calls: int = 160) -> None
                     business.id, phone, sid, at,
                 )  # fmt: skip
             status = "sent" if texted else rng.choice(["suppressed_cooldown", "not_missed"])
-            await conn.execute(
-                "INSERT INTO calls (call_sid, business_id, from_number, to_number, source,"
-                " missed, text_back_status, conversation_id, received_at)"
-                " VALUES ($1, $2, $3, $4, 'dial-status', $5, $6, $7, $8)",
-                sid, business.id, phone, business.phone_number, missed,
-                status if missed else "not_missed", conversation_id, at,
+            await _call(
+                conn, business, sid, phone, at, missed=missed,
+                status=status if missed else "not_missed", conversation_id=conversation_id,
             )  # fmt: skip
             if not texted:
                 continue
             sent_at = at + timedelta(seconds=rng.randint(2, 20))
+            delivery = rng.choices(
+                ["sent", "delivered", "failed", "undelivered", "failed_callback"],
+                weights=[5, 10, 2, 1, 1],
+            )[0]
             await _text(
-                conn, business, conversation_id, f"text_back:{sid}", "text_back", phone, sent_at
-            )
+                conn, business, conversation_id, f"text_back:{sid}", "text_back", phone, sent_at,
+                delivery,
+            )  # fmt: skip
+            for again in range(rng.choice([0, 0, 0, 1, 2])):  # the caller calls again
+                later = at + timedelta(hours=rng.uniform(1, 60))
+                second = "CA" + secrets.token_hex(16)
+                with_text = rng.random() < 0.4
+                await _call(
+                    conn, business, second, phone, later, missed=True,
+                    status="sent" if with_text else "suppressed_open_conversation",
+                    conversation_id=conversation_id,
+                )  # fmt: skip
+                if with_text:
+                    await _text(
+                        conn, business, conversation_id, f"text_back:{second}", "text_back",
+                        phone, later + timedelta(seconds=5 + again),
+                        rng.choice(["sent", "failed"]),
+                    )  # fmt: skip
             if rng.random() < 0.3:  # a voicemail from the call: not a reply to our text
                 await conn.execute(
                     "INSERT INTO messages (conversation_id, direction, author, body, kind,"
@@ -78,8 +121,10 @@ async def generate_month(business, rng: random.Random, calls: int = 160) -> None
                 )  # fmt: skip
             followed = rng.choice([0, 0, 1, 2, 3])
             clock = sent_at
+            step_times = []
             for step in range(1, followed + 1):
                 clock += timedelta(minutes=30 if step == 1 else 1440 * step)
+                step_times.append(clock)
                 text_id = await _text(
                     conn, business, conversation_id, f"followup:{conversation_id}:{step}",
                     "followup", phone, clock,
@@ -91,6 +136,9 @@ async def generate_month(business, rng: random.Random, calls: int = 160) -> None
                 )  # fmt: skip
             if rng.random() < 0.55:
                 first = clock + timedelta(seconds=rng.randint(30, 7200))
+                if step_times and rng.random() < 0.3:  # between two texts of ours
+                    before = rng.randrange(len(step_times))
+                    first = (sent_at, *step_times)[before] + timedelta(seconds=rng.randint(5, 600))
                 for k in range(rng.randint(1, 3)):
                     await conn.execute(
                         "INSERT INTO messages (conversation_id, direction, author, body,"
@@ -119,12 +167,27 @@ async def recount(business, group: str) -> dict[str, dict]:
     messages = await pool.fetch("SELECT * FROM messages")
     texts = await pool.fetch("SELECT * FROM outbound_texts")
     tasks = await pool.fetch("SELECT * FROM followup_tasks")
+    message_status = {m["id"]: m["status"] for m in messages}
     first_reply: dict = {}
     for m in messages:
         if m["author"] == "customer" and m["kind"] == "text":
             at = m["received_at"] or m["created_at"]
             first_reply[m["conversation_id"]] = min(first_reply.get(m["conversation_id"], at), at)
-    text_back_at = {t["fact_key"]: t["sent_at"] for t in texts}
+    text_back = {t["fact_key"]: t for t in texts}
+
+    def reached(call) -> bool:  # the text-back went to Twilio and nothing said it failed
+        text = text_back.get(f"text_back:{call['call_sid']}")
+        return (
+            call["missed"] and call["text_back_status"] == "sent"
+            and call["conversation_id"] in convs and text is not None
+            and text["status"] == "sent"
+            and message_status.get(text["message_id"]) not in ("failed", "undelivered", "canceled")
+        )  # fmt: skip
+
+    owner_call: dict = {}  # conversation -> the first call texted back into it
+    for c in sorted(calls, key=lambda c: (c["received_at"], c["call_sid"])):
+        if reached(c):
+            owner_call.setdefault(c["conversation_id"], c["call_sid"])
     sent_steps = defaultdict(list)
     for t in tasks:
         if t["status"] == "sent":
@@ -140,17 +203,22 @@ async def recount(business, group: str) -> dict[str, dict]:
         period = (day - timedelta(days=day.weekday()) if group == "week" else day).isoformat()
         for key in (period, "total"):
             out[key]["missed_calls"] += 1
-        conv = convs.get(c["conversation_id"])
-        if c["text_back_status"] != "sent" or conv is None:
+        if not reached(c):
             continue
+        for key in (period, "total"):
+            out[key]["text_backs_sent"] += 1
+        conv = convs[c["conversation_id"]]
+        if owner_call[conv["id"]] != c["call_sid"]:
+            continue  # a later call into a conversation an earlier call counts
         replied_at = first_reply.get(conv["id"])
         for key in (period, "total"):
             row = out[key]
-            row["text_backs_sent"] += 1
             if replied_at is not None:
                 row["replied"] += 1
-                waited = (replied_at - text_back_at[f"text_back:{c['call_sid']}"]).total_seconds()
-                waits[key].append(waited)
+                waited = (
+                    replied_at - text_back[f"text_back:{c['call_sid']}"]["sent_at"]
+                ).total_seconds()
+                waits[key].append(max(0.0, waited))
                 before = [s for s, at in sent_steps[conv["id"]] if at < replied_at]
                 row[f"replied_after_step_{max(before, default=0)}"] += 1
             row["qualified"] += conv["lead_qualified_at"] is not None
@@ -209,6 +277,26 @@ async def test_the_funnel_matches_an_independent_recount_over_a_month(stack):
             assert got[period] == counts, (period, differ)
         assert len(report["periods"]) == (30 if group == "day" else 6)  # Nov 1 is a Sunday
     assert expected["total"]["won"] > 5 and expected["total"]["replied_after_step_2"] > 0
+    # The cases the review found miscounted are in the month, and counted as above.
+    pool = await get_pool()
+    refused = await pool.fetchval(
+        "SELECT count(*) FROM calls c JOIN outbound_texts t ON t.fact_key = 'text_back:'"
+        " || c.call_sid LEFT JOIN messages m ON m.id = t.message_id WHERE c.business_id = $1"
+        " AND c.text_back_status = 'sent' AND (t.status = 'failed' OR m.status IN"
+        " ('failed', 'undelivered'))",
+        business.id,
+    )  # fmt: skip
+    shared = await pool.fetchval(
+        "SELECT count(*) FROM (SELECT conversation_id FROM calls WHERE business_id = $1"
+        " AND conversation_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1) x",
+        business.id,
+    )
+    assert refused > 5 and shared > 5
+    assert expected["total"]["text_backs_sent"] < sum(
+        1 for c in await pool.fetch("SELECT * FROM calls WHERE business_id = $1", business.id)
+        if c["text_back_status"] == "sent" and FIRST <= c["received_at"].astimezone(ZONE).date()
+        <= LAST
+    )  # fmt: skip
 
     response = await post(
         "funnel_report",

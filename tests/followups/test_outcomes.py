@@ -8,7 +8,9 @@ import asyncio
 import json
 import uuid
 
+import asyncpg
 import azure.functions as func
+import pytest
 
 from shared_code import contracts
 from shared_code.platform.db import get_pool
@@ -140,3 +142,138 @@ async def test_an_outcome_while_a_timer_holds_the_step_does_not_wait_and_still_s
     from shared_code.messaging import followups
 
     assert await followups.run_due() == {"cancelled:outcome_won": 1}
+
+
+MISTYPED = ["won 450k", "won $450 water heater", "won 1.200", "won 4,50", "Won: 12.345"]
+
+
+async def test_a_mistyped_outcome_is_answered_to_the_owner_and_never_relayed(stack):
+    """Review: "#12 won 450k" did not parse, so it went to the customer as the owner's text
+    (and the conversation switched to owner mode)."""
+    business, _ = await create_business()
+    conversation_id = await missed_call(business)
+    ref = (await conversation(conversation_id))["ref"]
+    stack.twilio.reset()
+    for words in MISTYPED:
+        await text_in(OWNER, business.phone_number, f"#{ref} {words}")
+    await text_in(OWNER, business.phone_number, f"#{ref} booked for Tuesday at 3")
+    await text_in(OWNER, business.phone_number, f"#{ref} lost went elsewhere")
+    await text_in(OWNER, business.phone_number, "won 450")  # no "#12": not relayed either
+    await drain_messages_queue()
+
+    assert stack.twilio.to(CALLER) == []
+    answers = [m["Body"] for m in stack.twilio.to(OWNER)]
+    nothing_sent = "Nothing was sent to the customer."
+    assert answers[: len(MISTYPED)] == [
+        f"Couldn't read the amount: try #{ref} won 450. {nothing_sent}"
+    ] * len(MISTYPED)
+    assert answers[len(MISTYPED) :] == [
+        f"Couldn't read that: try #{ref} booked. Nothing was sent to the customer: to text"
+        f" them, don't start with 'booked' (e.g. #{ref} You're booked for Tuesday at 3).",
+        f"Couldn't read that: try #{ref} lost or #{ref} lost: the reason. {nothing_sent}",
+        f"Not sent: to mark an outcome, start with the number: #{ref} won 450. To text the"
+        " customer, don't start with 'won'.",
+    ]
+    row = await conversation(conversation_id)
+    assert row["mode"] == "assistant" and row["outcome"] is None
+    pool = await get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM conversation_outcomes") == 0
+
+    # Plain ways of writing an amount are read; an ordinary message still goes through.
+    await text_in(OWNER, business.phone_number, f"#{ref} won 450 dollars")
+    await text_in(OWNER, business.phone_number, f"#{ref} On my way")
+    await drain_messages_queue()
+    assert (await conversation(conversation_id))["outcome_value_micro"] == 450_000_000
+    assert [m["Body"] for m in stack.twilio.to(CALLER)] == ["On my way"]
+
+
+async def test_marking_the_same_outcome_again_without_a_value_keeps_the_value(stack):
+    business, key = await create_business()
+    conversation_id = await missed_call(business)
+    ref = (await conversation(conversation_id))["ref"]
+    stack.twilio.reset()
+    await text_in(OWNER, business.phone_number, f"#{ref} won 450")
+    await drain_messages_queue()
+    await text_in(OWNER, business.phone_number, f"#{ref} won")
+    await drain_messages_queue()
+    row = await conversation(conversation_id)
+    assert row["outcome"] == "won" and row["outcome_value_micro"] == 450_000_000
+    assert [m["Body"] for m in stack.twilio.to(OWNER)][-1] == f"#{ref} marked won ($450.00)."
+    events = stack.topic.of_type(contracts.OutcomeRecorded.type)
+    assert [e["data"]["value_micro"] for e in events] == [450_000_000, 450_000_000]
+
+    status, body = await call(outcome_request(key, conversation_id, {"outcome": "won"}))
+    assert status == 201 and body["value_micro"] == 450_000_000
+    status, body = await call(
+        outcome_request(key, conversation_id, {"outcome": "won", "value_micro": 500_000_000})
+    )
+    assert body["value_micro"] == 500_000_000  # a new value replaces it
+    status, body = await call(outcome_request(key, conversation_id, {"outcome": "lost"}))
+    assert body["value_micro"] is None
+    assert (await conversation(conversation_id))["outcome_value_micro"] is None
+    status, body = await call(outcome_request(key, conversation_id, {"outcome": "won"}))
+    assert body["value_micro"] is None  # won again after lost: the old value is not revived
+
+
+def keyed(key: str, conversation_id: object, body: object, idempotency_key: str):
+    req = outcome_request(key, conversation_id, body)
+    return func.HttpRequest(
+        req.method, req.url, headers={**req.headers, "Idempotency-Key": idempotency_key},
+        route_params=req.route_params, body=req.get_body(),
+    )  # fmt: skip
+
+
+async def test_an_outcome_request_repeated_with_its_idempotency_key_records_once(stack):
+    business, key = await create_business()
+    other, other_key = await create_business(name="Bravo", phone_number="+13125550177")
+    conversation_id = await missed_call(business)
+    second = await missed_call(business, "+13125550144")
+    stack.topic.reset()
+    won = {"outcome": "won", "value_micro": 450_000_000}
+
+    first = await call(keyed(key, conversation_id, won, "retry-me-1"))
+    again = await asyncio.gather(*(call(keyed(key, conversation_id, won, "retry-me-1"))
+                                   for _ in range(3)))  # fmt: skip
+    assert first[0] == 201 and all(a == first for a in again)
+    assert len(first[1]["history"]) == 1
+    assert len(stack.topic.of_type(contracts.OutcomeRecorded.type)) == 1
+    pool = await get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM conversation_outcomes") == 1
+
+    # The key names one request: another outcome or another conversation under it is refused.
+    for target, body in ((conversation_id, {"outcome": "lost"}), (second, won)):
+        status, payload = await call(keyed(key, target, body, "retry-me-1"))
+        assert_error(status, payload, 409, "idempotency_key_reused")
+    # Keys are the business's own: another business may use the same one.
+    other_conversation = await missed_call(other, "+13125550155")
+    status, _ = await call(keyed(other_key, other_conversation, won, "retry-me-1"))
+    assert status == 201
+    # Without a key, a repeat is a second marking (as before).
+    for _ in range(2):
+        assert (await call(outcome_request(key, second, {"outcome": "spam"})))[0] == 201
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM conversation_outcomes WHERE conversation_id = $1", second
+        )
+        == 2
+    )
+    for bad in ("", "has space", "x" * 201):
+        status, payload = await call(keyed(key, second, {"outcome": "spam"}, bad))
+        assert_error(status, payload, 422, "validation_failed")
+
+
+async def test_the_database_keeps_a_value_only_with_won(stack):
+    business, _ = await create_business()
+    conversation_id = await missed_call(business)
+    pool = await get_pool()
+    with pytest.raises(asyncpg.CheckViolationError):
+        await pool.execute(
+            "UPDATE conversations SET outcome = 'lost', outcome_value_micro = 5 WHERE id = $1",
+            conversation_id,
+        )
+    with pytest.raises(asyncpg.CheckViolationError):
+        await pool.execute(
+            "INSERT INTO conversation_outcomes (business_id, conversation_id, outcome,"
+            " value_micro, source) VALUES ($1, $2, 'booked', 5, 'api')",
+            business.id, conversation_id,
+        )  # fmt: skip
