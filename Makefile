@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python -m bench.streaks
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.intake_accuracy
+	$(BIN)/python -m bench.capacity
 
 clean:
 	rm -rf $(VENV) node_modules .data
