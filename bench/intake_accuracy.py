@@ -6,10 +6,12 @@ is run through `intake.next_turn` as a conversation's first text, each conversat
 at the corpus's fixed "now" (Tuesday 2026-03-10 10:00, America/Chicago).
 
 Parts, printed apart:
-- `tuned`: every entry of texts.jsonl and conversations.jsonl. The intake's patterns were tuned
-  on all of them: the quarter once kept out (`split: heldout`) was read while tuning, so it is
-  no longer held out; it is also shown alone as `tuned (was held-out)`.
-- `heldout_v2`: any `heldout_v2_*.jsonl` files, written afterwards and never tuned on (their
+- `tuned`: every entry of texts.jsonl, conversations.jsonl and heldout_v2_*.jsonl. The intake's
+  patterns were tuned on all of them: the quarter once kept out (`split: heldout`) was read
+  while tuning, and so was heldout_v2 (read and tuned on after its first measurement), so
+  neither is held out; each is also shown alone, as `tuned (was held-out)` and
+  `tuned (was heldout_v2)`.
+- `heldout_v3`: any `heldout_v3_*.jsonl` files, written afterwards and never tuned on (their
   misses are never printed, so they cannot be tuned on from here either).
 
 Per field (need, name, street, zip, when, urgency) precision and recall (a wrong value counts
@@ -18,8 +20,9 @@ replies say what `confirm_has` / `any_reply_has` ask). `need` is strict: the lea
 contain the expected phrase and none of `NEED_NOT` (time, urgency, request and sign-off words
 left over from the rest of the text). `when` is compared as full ISO times with their UTC
 offset. Target (issue 16): >= 95% whole-lead exact. Run:
-`python -m bench.intake_accuracy [--misses] [--tuned-only]` (`--tuned-only` leaves the
-heldout_v2 files out: for working on the intake); writes bench/results/intake_accuracy.json.
+`python -m bench.intake_accuracy [--misses] [--tuned-only]` (`--misses` lists the tuned
+part's misses, heldout_v2's included; `--tuned-only` leaves the heldout_v3 files out: for
+working on the intake); writes bench/results/intake_accuracy.json.
 tests/unit/test_intake_corpus.py keeps the tuned figure from sliding back.
 """
 
@@ -52,7 +55,13 @@ BUSINESS = {
 }
 EVALUATED = ("need", "name", "street", "zip", "when", "urgency")
 KINDS = ("texts", "conversations", "all")
-PARTS = {"tuned": "tuned", "was_heldout": "tuned (was held-out)", "heldout_v2": "heldout_v2"}
+PARTS = {
+    "tuned": "tuned",
+    "was_heldout": "tuned (was held-out)",
+    "was_heldout_v2": "tuned (was heldout_v2)",
+    "heldout_v3": "heldout_v3",
+}
+HELD_OUT = "heldout_v3"  # the part whose misses are never shown
 # Words that belong to other fields (or to no field), never to the job: a need holding one of
 # these kept part of a time, an urgency, a request or a sign-off. Matched as whole words.
 NEED_NOT = (
@@ -218,8 +227,9 @@ def replies_ok(entry: dict[str, Any], replies: list[str]) -> bool:
     return all(any(s.lower() in r.lower() for r in replies) for s in entry.get("any_reply_has", []))
 
 
-def _entries(corpus: Path, v2: bool) -> list[tuple[str, dict[str, Any]]]:
-    """(part, entry) for the tuned corpus, its once held-out quarter, and heldout_v2 files."""
+def _entries(corpus: Path, held_out: bool) -> list[tuple[str, dict[str, Any]]]:
+    """(part, entry): the tuned corpus (with heldout_v2), the parts of it shown alone, and the
+    heldout_v3 files. An entry of a part shown alone is listed twice: once as `tuned`."""
     out = []
     for name in ("texts.jsonl", "conversations.jsonl"):
         if (corpus / name).exists():
@@ -227,19 +237,23 @@ def _entries(corpus: Path, v2: bool) -> list[tuple[str, dict[str, Any]]]:
                 out.append(("tuned", entry))
                 if entry.get("split") == "heldout":
                     out.append(("was_heldout", entry))
-    for path in sorted(corpus.glob("heldout_v2_*.jsonl")) if v2 else ():
-        out += [("heldout_v2", entry) for entry in load(path.name, corpus)]
+    for path in sorted(corpus.glob("heldout_v2_*.jsonl")):
+        for entry in load(path.name, corpus):
+            out += [("tuned", entry), ("was_heldout_v2", entry)]
+    for path in sorted(corpus.glob("heldout_v3_*.jsonl")) if held_out else ():
+        out += [(HELD_OUT, entry) for entry in load(path.name, corpus)]
     return out
 
 
 def evaluate(
-    corpus: Path = CORPUS, *, v2: bool = True
+    corpus: Path = CORPUS, *, held_out: bool = True
 ) -> tuple[dict[str, dict[str, Tally]], list[str]]:
     """Tallies by kind ("texts", "conversations", "all") and part (`PARTS`), and the misses
-    of the tuned part (heldout_v2 misses are never shown; `v2=False` leaves those files out)."""
+    of the tuned part (heldout_v3 misses are never shown; `held_out=False` leaves those files
+    out)."""
     tallies = {kind: {part: Tally() for part in PARTS} for kind in KINDS}
     misses = []
-    for part, entry in _entries(corpus, v2):
+    for part, entry in _entries(corpus, held_out):
         kind = "conversations" if "turns" in entry else "texts"
         lead, replies = (run_conversation if kind == "conversations" else run_text)(entry)
         got, ok, expect = predicted(lead), replies_ok(entry, replies), expected(entry)
@@ -261,7 +275,7 @@ def _pct(value: float | None) -> str:
 def main(argv: list[str] | None = None, corpus: Path = CORPUS) -> None:
     args = sys.argv[1:] if argv is None else argv
     started = time.perf_counter()
-    tallies, misses = evaluate(corpus, v2="--tuned-only" not in args)
+    tallies, misses = evaluate(corpus, held_out="--tuned-only" not in args)
     seconds = time.perf_counter() - started
     report = {
         kind: {part: t.figures() for part, t in parts.items()} for kind, parts in tallies.items()
@@ -287,8 +301,8 @@ def main(argv: list[str] | None = None, corpus: Path = CORPUS) -> None:
                     for n in EVALUATED
                 )
             )
-    if not report["all"]["heldout_v2"]["entries"] and "--tuned-only" not in args:
-        print("\nheldout_v2: no heldout_v2_*.jsonl files yet")
+    if not report["all"][HELD_OUT]["entries"] and "--tuned-only" not in args:
+        print(f"\n{HELD_OUT}: no {HELD_OUT}_*.jsonl files yet")
     if corpus == CORPUS and "--tuned-only" not in args:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"target_exact_rate": 0.95, **report}, indent=2) + "\n")

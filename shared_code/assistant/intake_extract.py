@@ -9,7 +9,8 @@ make it Friday"), because descriptions of the job mention times and places in pa
 started this morning").
 
 This is the part of the scripted intake that must never raise and never guess wildly; the
-vocabulary it matches with lives in `intake_patterns`, the conversation around it in `intake`.
+vocabulary it matches with lives in `intake_patterns`, the reading of names in `intake_names`,
+the conversation around it in `intake`.
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from shared_code.assistant.intake_names import find_name, name_word_ok, proper
 from shared_code.assistant.intake_patterns import (
     ADDRESS_PREFIX,
     AFTER_CUES,
+    CITY_AFTER,
     CORRECTION,
     CUE_WORDS,
     DEFER_DAYS,
     EDGE_JUNK,
+    EVENT_WORDS,
     FLUFF,
     GREETING,
     HOURS_QUESTION,
-    NAME_HERE,
-    NAME_INTRO,
     NEED_PREFIX,
     NO,
     NON_ANSWERS,
@@ -43,20 +45,27 @@ from shared_code.assistant.intake_patterns import (
     SAYS_NOT_URGENT,
     SAYS_URGENT,
     STREET,
+    STREET_BY_DIRECTION,
+    STREET_SAID,
     TIME_JOINERS,
     TIME_STRONG,
     TIME_WEAK,
     URGENT,
     URGENT_WHEN_ASKED,
+    WEATHER_WORDS,
     YES,
     ZIP,
     words_of,
 )
-from shared_code.assistant.intake_place import is_real_zip
+from shared_code.assistant.intake_place import is_city, is_real_zip
 from shared_code.assistant.intake_time import urgency_of
 from shared_code.assistant.keywords import DEFAULT_EMERGENCY_WORDS, is_emergency
 from shared_code.platform.gsm_text import normalize
 
+OPEN_TIME = re.compile(r"whenever|any\s*time|flexible|no\s+preference|asap", re.IGNORECASE)
+# "sorry I meant thursday", "3/19 instead, same time": the day changes, the hours do not
+# ("can we do sunday instead" asks for another day, whole).
+SAME_HOURS = re.compile(r"\b(?:i\s+meant|meant\s+to\s+say|same\s+time)\b", re.IGNORECASE)
 __all__ = ["MAX_VALUE", "NOT_URGENT", "URGENT", "Reading", "known", "read"]
 # Longest value kept per field: a lead field is a phrase for the owner, not the whole text.
 MAX_VALUE = {"need": 300, "name": 60, "address": 120, "preferred_time": 60, "urgency": 60}
@@ -88,9 +97,18 @@ def _find_address(text: str, found: _Found) -> None:
         street_words = words_of(match.group(1) or "")
         if any(word in NOT_STREET_WORDS for word in street_words):
             continue
-        value = match.group(0)
-        found.take("address", value, match.span())
+        end = match.end()
+        city = CITY_AFTER.match(text, end) if not re.search(r"\d{5}", match.group(0)) else None
+        if city and is_city(city.group(1)):  # "500 w madison st chicago"
+            end = city.end()
+        found.take("address", text[match.start() : end], (match.start(), end))
         break
+    else:
+        for match in (*STREET_BY_DIRECTION.finditer(text), *STREET_SAID.finditer(text)):
+            if match.group(match.lastindex or 0).lower() not in NOT_STREET_WORDS:
+                span = match.span(1) if match.re is STREET_SAID else match.span()
+                found.take("address", text[slice(*span)], span)
+                break
     for match in ZIP.finditer(text):
         if not found.free(*match.span()):
             continue
@@ -104,56 +122,6 @@ def _find_address(text: str, found: _Found) -> None:
         else:
             found.take("address", match.group(0), match.span())
         break
-
-
-def _proper(name: str) -> str:
-    parts = re.split(r"([\s'-])", name.strip())
-    out = []
-    for part in parts:
-        if part.isalpha() and (part.islower() or part.isupper()):
-            part = part[0].upper() + part[1:].lower()
-        out.append(part)
-    return "".join(out)
-
-
-def _name_word_ok(word: str, explicit: bool, capitalised: bool) -> bool:
-    low = word.lower().strip("'-")
-    if not low or low in NOT_NAMES or len(low) > 20 or len(low) < 2:
-        return False
-    # Lower-case "-ing"/"-ed" words after "I'm" are states ("I'm renting"), not names.
-    return explicit or capitalised or not (low.endswith("ing") or low.endswith("ed"))
-
-
-def _find_name(text: str, found: _Found, asking: str | None) -> None:
-    for match in NAME_INTRO.finditer(text):
-        intro = match.group(0)[: match.start(1) - match.start()].lower()
-        opening = not GREETING.sub("", text[: match.start()]).strip(" ,.!-")
-        is_it = intro.startswith(("it", "its")) and asking != "name"
-        if is_it and not (opening and match.group(1)[0].isupper()):
-            continue  # "it's leaking"; "it's Dana" when asked, or opening a text
-
-        if not found.free(match.start(1), match.end(1)):
-            continue
-        explicit = "name" in intro or intro.startswith("call")
-        first, second = match.group(1), match.group(2)
-        if not _name_word_ok(first, explicit, first[0].isupper()):
-            continue
-        end = match.end(1)
-        name = first
-        if (
-            second
-            and found.free(match.start(2), match.end(2))
-            and _name_word_ok(second, explicit, second[0].isupper())
-            and (explicit or second[0].isupper())
-        ):
-            name, end = f"{first} {second}", match.end(2)
-        found.take("name", _proper(name), (match.start(), end))
-        found.name_intro = True
-        return
-    here = NAME_HERE.match(text)  # "Hey, Mike here."
-    if here and _name_word_ok(here.group(1), False, True):
-        found.take("name", _proper(here.group(1)), here.span())
-        found.name_intro = True
 
 
 def _time_groups(text: str, found: _Found) -> list[tuple[int, int, bool]]:
@@ -173,6 +141,10 @@ def _time_groups(text: str, found: _Found) -> list[tuple[int, int, bool]]:
 
 
 def _find_time(text: str, found: _Found, asking: str | None) -> None:
+    """The time asked for: the first one not in the past nor of another event. An open one
+    ("whenever") or another event's date ("before my trip on friday") only when no other time
+    follows ("whenever u have an opening next week"); the weather's day never."""
+    fallback: list[tuple[int, int]] = []  # open ones, then event dates, in order
     for start, end, strong in _time_groups(text, found):
         clause = re.split(r"[.!?;]", text[max(0, start - 40) : start])[-1]  # this sentence only
         before = words_of(clause)[-3:]
@@ -189,14 +161,25 @@ def _find_time(text: str, found: _Found, asking: str | None) -> None:
             continue  # "it started leaking this morning", "it leaked on Friday": history
         if not strong and before[-1:] == ["good"]:
             continue  # "Good morning!"
+        near = words_of(re.split(r"[,.!?;]", clause)[-1])[-3:]  # the same phrase
+        if any(w in WEATHER_WORDS for w in near):
+            found.spans.append((start, end))  # "supposed to rain this weekend"
+            continue
         asked_for = (
             any(w in REQUEST_CUES for w in before)
             or any(w in AFTER_CUES for w in after)
             or text[end:].lstrip().startswith("?")
         )
         if strong or asking == "preferred_time" or asked_for:
+            if open_ended or any(w in EVENT_WORDS for w in near):
+                fallback.append((start, end))
+                continue
+            found.spans += fallback  # the event's date is not the job either
             found.take("preferred_time", text[start:end], (start, end))
             return
+    open_first = sorted(fallback, key=lambda span: not OPEN_TIME.fullmatch(text[slice(*span)]))
+    if open_first:
+        found.take("preferred_time", text[slice(*open_first[0])], open_first[0])
 
 
 def _said_urgency(text: str) -> tuple[str, tuple[int, int]] | None:
@@ -259,6 +242,7 @@ def _residual(text: str, spans: list[tuple[int, int]]) -> str:
         for clause in re.split(r"(?<=[,;.!?])\s+", piece):
             clause = EDGE_JUNK.sub("", clause.strip().rstrip(".! ").strip())
             clause = GREETING.sub("", clause).strip(" ,;:-")
+            clause = re.sub(r"\s*\b(?:please|pls|plz)\b[,!]*", "", clause).strip()
             words = words_of(clause)
             if NOT_A_JOB.search(clause):
                 continue  # "is this the plumber?", "do you take cigna?": about us, not the job
@@ -303,10 +287,10 @@ def _fill_asked(field: str, residual: str, raw: str, found: _Found) -> str:
         clause = re.split(r"[,.;!?]|\s+and\s+|\s+-\s+", residual, maxsplit=1)[0].strip()
         words = clause.split()
         if 1 <= len(words) <= 3 and all(
-            re.fullmatch(r"[A-Za-z][A-Za-z'-]*\.?", w) and _name_word_ok(w, True, True)
+            re.fullmatch(r"[A-Za-z][A-Za-z'-]*\.?", w) and name_word_ok(w, True, True)
             for w in words
         ):
-            found.take("name", _proper(clause.rstrip(".")))
+            found.take("name", proper(clause.rstrip(".")))
             return residual[len(clause) :].strip(" ,.;!?-")
         return residual
     if field == "address":
@@ -333,6 +317,8 @@ class Reading:
     bad_zip: str  # five digits that are not a real US ZIP
     name_intro: bool  # the name was introduced ("my name is Dana"), not guessed
     correcting: bool  # the text reads as a correction ("actually", "sorry, I meant")
+    # a slip of the day corrected ("I meant thursday") or "same time": the hours said stay
+    same_hours: bool = False
 
 
 def read(text: str, lead: dict[str, str], asking: str | None) -> Reading:
@@ -343,12 +329,11 @@ def read(text: str, lead: dict[str, str], asking: str | None) -> Reading:
     scan = _hours_questions(text)  # what is read for a time and an urgency
     found.spans += [(i, i + 1) for i, (a, b) in enumerate(zip(text, scan, strict=True)) if a != b]
     _find_address(text, found)
-    _find_name(text, found, asking)
+    find_name(text, found, asking, first=not known(lead, "name") and not lead.get("need"))
     _find_time(scan, found, asking)  # before urgency: "asap" is both a time and an urgency
     _find_deferral(scan, found)
-    said = _said_urgency(scan)
-    if said:  # "no rush", "please hurry": urgency's words, never the job's
-        found.spans.append(said[1])
+    # "no rush", "please hurry", "whenever u can fit me in": urgency's words, never the job's
+    found.spans += [m.span() for p in (SAYS_NOT_URGENT, SAYS_URGENT) for m in p.finditer(scan)]
     residual = _residual(text, found.spans)
     if asking and asking != "urgency" and asking not in found.values and not known(lead, asking):
         residual = _fill_asked(asking, residual, text, found)
@@ -367,6 +352,7 @@ def read(text: str, lead: dict[str, str], asking: str | None) -> Reading:
         bad_zip=found.bad_zip,
         name_intro=found.name_intro,
         correcting=bool(CORRECTION.search(text)),
+        same_hours=bool(SAME_HOURS.search(text)),
     )
 
 

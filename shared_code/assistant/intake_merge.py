@@ -7,7 +7,10 @@ replaces an earlier "today"), so:
 - a preferred time found (not in passing: past times were already left out) replaces the earlier
   one, unless it only restates it more vaguely ("tomorrow works" after "tomorrow morning"), and
   comes with its window (`when_start`, `when_end`: local ISO times); a
-  correction that names only an hour ("actually 1pm is better") keeps the day it corrects;
+  correction that names only an hour ("actually 1pm is better") keeps the day it corrects, and
+  one that names only a day as a slip ("sorry I meant thursday", "3/19 instead, same time")
+  keeps the hours it corrects ("wednesday morning" then "I meant thursday" is Thursday
+  morning; "can we do sunday instead" asks for the whole other day);
 - urgency replaces an earlier urgency unless that was surer: what the customer said outright
   beats an emergency cue ("leaking"), which beats what a requested time implies ("tomorrow"; a
   date that is today's, "3/10" sent on 3/10, implies urgent);
@@ -23,7 +26,7 @@ says): `when_start`, `when_end`, `urgency_basis`, and the address split into `st
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared_code.assistant.intake_extract import MAX_VALUE, Reading, known, read
 from shared_code.assistant.intake_patterns import URGENT
@@ -69,8 +72,23 @@ def _within(lead: dict[str, str], found: Window) -> bool:
     return found.start <= start and end <= found.end and (start, end) != (found.start, found.end)
 
 
+def _same_hours(lead: dict[str, str], found: Window) -> Window:
+    """A whole day named as a correction keeps the earlier window's hours, moved to that day."""
+    try:
+        start = datetime.fromisoformat(lead.get("when_start") or "")
+        end = datetime.fromisoformat(lead.get("when_end") or "")
+    except ValueError:
+        return found
+    if found.start is None or found.end is None or found.end - found.start != timedelta(days=1):
+        return found
+    if found.start.hour or found.start.minute or not timedelta(0) < end - start < timedelta(1):
+        return found  # the new phrase has its own hours, or the old window was a whole day
+    shift = found.start.date() - start.date()
+    return Window(start + shift, end + shift)
+
+
 def _time_updates(
-    lead: dict[str, str], phrase: str, correcting: bool, now: datetime
+    lead: dict[str, str], phrase: str, correcting: bool, now: datetime, same_hours: bool = False
 ) -> dict[str, str]:
     base_day = None
     if correcting and not has_day(phrase) and lead.get("when_start"):
@@ -79,6 +97,8 @@ def _time_updates(
         except ValueError:
             base_day = None
     found = window(phrase, now, base_day=base_day)
+    if correcting and same_hours and found and base_day is None:
+        found = _same_hours(lead, found)
     if not correcting and found and found.start and found.end and _within(lead, found):
         return {}  # "tomorrow works" after "tomorrow morning": the narrower answer stays
     return {
@@ -103,7 +123,7 @@ def lead_updates(lead: dict[str, str], reading: Reading, now: datetime) -> dict[
         out.update(_address_updates(lead, address))
     phrase = values.get("preferred_time")
     if phrase and (phrase != lead.get("preferred_time") or not lead.get("when_start")):
-        out.update(_time_updates(lead, phrase, correcting, now))
+        out.update(_time_updates(lead, phrase, correcting, now, reading.same_hours))
     urgency = values.get("urgency")
     if urgency and reading.urgency_basis == "time" and phrase and dated_today(phrase, now):
         urgency = URGENT  # a date is a later day, unless it is today's

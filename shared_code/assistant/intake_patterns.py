@@ -37,6 +37,23 @@ STREET = re.compile(
     r"|\s*,?\s*\d{5}(?:-\d{4})?)?",
     re.IGNORECASE,
 )
+# "2215 w roscoe": a number, a compass direction and a name is a street even without its type.
+STREET_BY_DIRECTION = re.compile(
+    r"(?<![\w/:.])\d{2,6}\s+(?:n|s|e|w|north|south|east|west)\.?\s+([a-z][a-z'-]{2,})\b"
+    r"(?:\s*,?\s*\d{5}(?:-\d{4})?\b)?",
+    re.IGNORECASE,
+)
+# "we're at 88 maple": a number and a name said as where one is, a street without its type.
+STREET_SAID = re.compile(
+    r"\b(?:we're|were|we\s+are|i'm|im|i\s+am|(?:i|we)\s+live|located|address\s+is)\s+(?:at\s+)?"
+    r"(\d{2,6}\s+(?:(?:n|s|e|w|north|south|east|west)\.?\s+)?([a-z][a-z'-]{2,}))\b"
+    r"(?=\s*(?:[,.;!?]|$|\d{5}))",
+    re.IGNORECASE,
+)
+# A city (and state) right after a street, without a comma: "500 w madison st chicago".
+CITY_AFTER = re.compile(
+    r"\s*,?\s*([a-z][a-z.' -]{1,30}?)(?:,?\s+([a-z]{2}))?(?=\s*(?:[,.;!?]|$|\d{5}\b))", re.I
+)
 # "2 leaks on the way" is not an address: street-name words are never these.
 NOT_STREET_WORDS = _wordset(
     "a an the on in of my is are and at to for it its it's was be by from with our your this "
@@ -45,12 +62,14 @@ NOT_STREET_WORDS = _wordset(
 
 NAME_INTRO = re.compile(
     r"\b(?:my\s+name\s+is|my\s+name's|my\s+names|name\s+is|name's|names|i\s+am|i'm|im|"
-    r"this\s+is|call\s+me|it's|its|it\s+is)\s+(?:actually\s+|really\s+)?"
+    r"this\s+is|call\s+me|it's|its|it\s+is|soy|me\s+llamo|mi\s+nombre\s+es)\s+"
+    r"(?:actually\s+|really\s+)?"
     r"([a-z][a-z'-]*)(?:\s+([a-z][a-z'-]*))?",
     re.IGNORECASE,
 )
 NAME_HERE = re.compile(
-    r"^(?i:(?:hi|hello|hey|hola|ok|okay|yes|yeah)\b[\s,.!:-]*)*([A-Z][a-z'-]+)\s+here\b"
+    r"^(?i:(?:hi|hello|hey|hola|ok|okay|yes|yeah)\b[\s,.!:-]*)*([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)"
+    r"\s+here\b"
 )
 # Words that follow "I'm" / "this is" without being a name.
 NOT_NAMES = _wordset(
@@ -70,10 +89,19 @@ NOT_NAMES = _wordset(
     leak clog sink toilet water heater pipe pipes ac furnace heat roof call text number phone one
     two three four five six seven eight nine ten all both every any some much many more most less
     same other another next last first second zip address street apt unit whenever anytime
-    wrong right correct sorry mean meant i you he she we they me him them us
+    wrong right correct sorry mean meant i you he she we they me him them us help asap cold hot
+    warm loud bad worse stuck off gone dead out cheers regards later soon lol ok asap
     """
 )
 
+# "getting married 3/28, can we do a trial next week?", "before my trip on friday, thursday
+# evening?": another event's date, passed over when a time for the visit follows ("updo for prom
+# saturday" alone is the visit's day). The weather's day is never the visit's ("supposed to rain
+# a lot this weekend").
+EVENT_WORDS = _wordset(
+    "married marry wedding trip vacation flight party birthday graduation prom funeral interview"
+)
+WEATHER_WORDS = _wordset("rain raining storm storms snow snowing forecast freeze freezing")
 PAST_MARKERS = _wordset(
     "since started starting start began begun ago yesterday happened noticed broke came was "
     "stopped quit died went last"
@@ -137,11 +165,16 @@ CUE_WORDS: tuple[str, ...] = (
     "sparked", "swollen", "swelling", "killing me", "hurts really bad", "hurts so bad",
     "hurts a lot", "really bad pain", "severe", "can't sleep", "cant sleep", "knocked out",
     "won't start", "wont start", "broke down", "broken down", "stranded", "battery died",
-    "dead battery",
+    "dead battery", "heat went out", "heat is out", "heat's out", "heat out", "heater went out",
+    "furnace went out", "furnace died", "burning smell", "smells like burning", "smoke coming",
+    "smoking",
 )  # fmt: skip
 
 SAYS_NOT_URGENT = re.compile(
-    r"\b(?:not|isn't|isnt|non|no)[\s-]*(?:an?\s+|that\s+|super\s+|very\s+|really\s+|too\s+|"
+    # "whenever u can fit me in", "whenever you have an opening": all of it says "not urgent"
+    r"\bwhenever\s+(?:u|you|y'all|yall|ya)\s+(?:can(?:\s+fit\s+(?:me|us|it|her|him)\s+in)?"
+    r"|have\s+(?:an\s+opening|time|a\s+(?:slot|spot|chance))|get\s+a\s+chance|(?:are|r)\s+free)"
+    r"|\b(?:not|isn't|isnt|non|no)[\s-]*(?:an?\s+|that\s+|super\s+|very\s+|really\s+|too\s+|"
     r"so\s+|particularly\s+)?(?:urgent|emergency|rush|hurry|big\s+deal)(?:\s+at\s+all)?\b"
     r"|\bnonurgent\b|\b(?:can|could)\s+wait\b|\bwhenever\b|\bthis\s+week\b|\bflexible\b"
     r"|\bno\s+(?:rush|hurry|emergency)\b|\bnot\s+in\s+a\s+(?:rush|hurry)\b|\bnext\s+week\b"
@@ -199,7 +232,7 @@ FLUFF = _wordset(
     "able to get is it possible there when are available actually make change instead sorry oops "
     "meant mean rather scratch that just ok okay i we me us a the u ya guys see bring drop off in "
     "works work best fine good for free if have an opening open you're only on time i'm im we're "
-    "thanks thank thx pls sometime"
+    "thanks thank thx pls sometime maybe perhaps probably"
 )
 
 CORRECTION = re.compile(
@@ -265,11 +298,12 @@ DEFER_DAYS = re.compile(
 )
 # A question about the business's own hours ("what time do you close today?", "are you open
 # saturday?"): its day and hour are ours, not a time the customer asks for.
+_YOU = r"you|u|y'all|yall|ya'll|you\s+all|ya"
 HOURS_QUESTION = re.compile(
-    r"\b(?:what\s+time|when)\s+(?:do|does|are|will|r)\s+(?:you|u|y'all|ya|they|the\s+\w+)"
+    r"\b(?:what\s+time|when)\s+(?:do|does|are|will|r)\s+(?:" + _YOU + r"|they|the\s+\w+)"
     r"(?:\s+guys)?\s+(?:close|closing|open|opening|get\s+in|start)\b"
-    r"|\b(?:are|r)\s+(?:you|u|y'all|ya)(?:\s+guys)?\s+(?:still\s+)?open\b"
-    r"|\b(?:do|does)\s+(?:you|u|y'all|ya)(?:\s+guys)?\s+(?:work|open|come\s+out)\s+"
+    r"|\b(?:are|r)\s+(?:" + _YOU + r")(?:\s+guys)?\s+(?:still\s+)?open\b"
+    r"|\b(?:do|does)\s+(?:" + _YOU + r")(?:\s+guys)?\s+(?:work|open|come\s+out)\s+"
     r"(?:on\s+)?(?:the\s+)?(?:weekends?|saturdays?|sundays?|sat|sun|nights?|evenings?|holidays?)\b"
     r"|\b(?:what\s+are\s+)?your\s+hours\b|\bhours\s+(?:today|tomorrow|on\s+\w+)\b",
     re.IGNORECASE,

@@ -33,6 +33,8 @@ def zip_info(zip_code: str) -> dict[str, Any] | None:
     import zipcodes
 
     code = zip_code[:5]
+    if not re.fullmatch(r"[0-9]{5}", code):
+        return None  # not five ASCII digits (the table's parser panics on some other text)
     try:
         if not zipcodes.is_real(code):
             return None
@@ -56,6 +58,11 @@ def _cities() -> frozenset[str]:
 
 def _is_city(name: str) -> bool:
     return name in _cities()
+
+
+def is_city(name: str) -> bool:
+    """Whether `name` (any case, spaces tidied) is a US city the ZIP table knows."""
+    return _is_city(re.sub(r"\s+", " ", name).strip().upper())
 
 
 @functools.lru_cache(maxsize=256)
@@ -92,6 +99,13 @@ def split_address(address: str) -> dict[str, str]:
     """street / unit / city / state / zip of a written address, the parts that are there."""
     import usaddress
 
+    # A ZIP closing the address is its ZIP, whatever usaddress makes of what is before it
+    # ("1457 W Balmoral Ave Apt 2 60640" would read "Apt 2 60640" as the unit).
+    trailing = re.search(r"[\s,]+([0-9]{5})(?:-[0-9]{4})?\s*$", address)
+    if trailing and re.search(r"[a-z]", address[: trailing.start()], re.IGNORECASE):
+        parts = split_address(address[: trailing.start()])
+        if parts and "zip" not in parts and is_real_zip(trailing.group(1)):
+            return {**parts, "zip": trailing.group(1)}
     try:
         tagged, _ = usaddress.tag(address)
     except (usaddress.RepeatedLabelError, ValueError, TypeError):
