@@ -40,6 +40,7 @@ QUEUE_PROCESSORS = (
     "shared_code.api.account",
     # the recordings processor, its storage clients and the voicemail API
     "shared_code.calls.voicemail",
+    "shared_code.calls.voicemail_delivery",
     "shared_code.calls.recordings",
     "shared_code.api.voicemails",
     "azure.storage.blob",
