@@ -29,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -140,6 +141,26 @@ async def _acceptance_floor(n: int) -> list[float]:
     return samples
 
 
+async def _timed_against_floor(
+    handler: Any,
+    requests: list[func.HttpRequest],
+    floor_of: Callable[[int], Awaitable[list[float]]],
+    chunk: int,
+) -> tuple[list[float], list[float]]:
+    """Each request's time through `handler`, and the floor's, in interleaved chunks so both
+    see the same machine noise."""
+    webhook: list[float] = []
+    floor: list[float] = []
+    for start in range(0, len(requests), chunk):
+        for request in requests[start : start + chunk]:
+            began = time.perf_counter()
+            response = await handler(request)
+            webhook.append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 200, response.get_body()
+        floor.extend(await floor_of(min(chunk, len(requests) - start)))
+    return webhook, floor
+
+
 async def _screen_result(env: dict[str, str], n: int) -> dict[str, object]:
     import function_app
     from devhost.catalog import get_functions_once
@@ -153,17 +174,9 @@ async def _screen_result(env: dict[str, str], n: int) -> dict[str, object]:
     for request in _screen_requests(100, token, base):
         await handler(request)  # warm-up
     await _acceptance_floor(100)
-    webhook: list[float] = []
-    floor: list[float] = []
-    requests = _screen_requests(n, token, base)
-    chunk = 250
-    for start in range(0, n, chunk):
-        for request in requests[start : start + chunk]:
-            began = time.perf_counter()
-            response = await handler(request)
-            webhook.append((time.perf_counter() - began) * 1000)
-            assert response.status_code == 200, response.get_body()
-        floor.extend(await _acceptance_floor(min(chunk, n - start)))
+    webhook, floor = await _timed_against_floor(
+        handler, _screen_requests(n, token, base), _acceptance_floor, chunk=250
+    )
     w, f = summary(webhook), summary(floor)
     return {
         "webhook": w,
@@ -196,17 +209,7 @@ async def main(n: int) -> dict[str, object]:
         await _floor(200)
 
         gc.disable()
-        webhook: list[float] = []
-        floor: list[float] = []
-        # Interleave chunks so both see the same machine noise.
-        chunk = 500
-        for start in range(0, n, chunk):
-            for request in requests[start : start + chunk]:
-                began = time.perf_counter()
-                response = await handler(request)
-                webhook.append((time.perf_counter() - began) * 1000)
-                assert response.status_code == 200, response.get_body()
-            floor.extend(await _floor(min(chunk, n - start)))
+        webhook, floor = await _timed_against_floor(handler, requests, _floor, chunk=500)
         gc.enable()
 
         from shared_code.platform import queues

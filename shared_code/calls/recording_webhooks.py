@@ -75,7 +75,12 @@ async def recording(form: TwilioForm) -> TwimlResult:
     except ValidationError as err:
         log.warning("recording not queued: invalid %s", _invalid(err))
         return EMPTY_RESPONSE
-    key = f"wh:voice:recording:{report.recording_sid}"
+    return await _queued("recording", report)
+
+
+async def _queued(stage: str, report: RecordingReport | TranscriptionReport) -> TwimlResult:
+    """Queue on `recordings` once per RecordingSid and stage (503: nothing could keep it)."""
+    key = f"wh:voice:{stage}:{report.recording_sid}"
     if not await hand_off(queues.RECORDINGS_QUEUE, key, report.to_json()):
         return SERVICE_UNAVAILABLE
     return EMPTY_RESPONSE
@@ -99,7 +104,4 @@ async def transcription(form: TwilioForm) -> TwimlResult:
     except ValidationError as err:
         log.warning("transcription not queued: invalid %s", _invalid(err))
         return EMPTY_RESPONSE
-    key = f"wh:voice:transcription:{report.recording_sid}"
-    if not await hand_off(queues.RECORDINGS_QUEUE, key, report.to_json()):
-        return SERVICE_UNAVAILABLE
-    return EMPTY_RESPONSE
+    return await _queued("transcription", report)
