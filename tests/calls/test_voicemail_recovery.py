@@ -22,6 +22,7 @@ from tests.calls.voicemail_helpers import (
     drain_recordings,
     make_wav,
     missed_call,
+    recorded_missed_call,
     recording_sid,
     report_body,
     run_task,
@@ -73,10 +74,7 @@ async def age(sid: str, hours: int = 3) -> None:
 async def test_with_twilio_transcribing_the_recording_stays_until_its_transcript(
     stack, twilio_transcribes
 ):
-    business, _ = await create_business()
-    call = await missed_call(business, conversation=True)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    _, call, sid, url = await recorded_missed_call(stack.twilio, conversation=True)
 
     await run_task(report_body(sid, call, url, duration=9))
     row = await voicemail_row(sid)
@@ -97,10 +95,7 @@ async def test_with_twilio_transcribing_the_recording_stays_until_its_transcript
 
 
 async def test_a_failed_twilio_transcription_deletes_the_recording(stack, twilio_transcribes):
-    business, _ = await create_business()
-    call = await missed_call(business)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    _, call, sid, url = await recorded_missed_call(stack.twilio)
     await run_task(report_body(sid, call, url, duration=30))
     assert stack.twilio.deleted_recordings == []
     await run_task(transcript_body(sid, call, "", ok=False))
@@ -112,10 +107,7 @@ async def test_a_failed_twilio_transcription_deletes_the_recording(stack, twilio
 async def test_a_recording_too_short_for_twilio_to_transcribe_is_deleted_at_once(
     stack, twilio_transcribes
 ):
-    business, _ = await create_business()
-    call = await missed_call(business)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    _, call, sid, url = await recorded_missed_call(stack.twilio)
     await run_task(report_body(sid, call, url, duration=1))
     assert not stack.twilio.transcribe(sid, 1)  # 13617: no transcript will come
     row = await voicemail_row(sid)
@@ -127,10 +119,7 @@ async def test_a_twilio_transcript_that_never_comes_is_given_up_by_the_sweep(
 ):
     """Archived and alerted, still at Twilio: the sweep (L5) queues it again after the wait,
     and the pass deletes the recording and marks the transcript failed."""
-    business, _ = await create_business()
-    call = await missed_call(business)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    _, call, sid, url = await recorded_missed_call(stack.twilio)
     await run_task(report_body(sid, call, url, duration=20))
     await sweep()
     assert await queued(contracts.RECORDINGS_QUEUE) == []  # not yet: Twilio may still send it
@@ -149,10 +138,7 @@ async def test_a_twilio_transcript_that_never_comes_is_given_up_by_the_sweep(
 async def test_twilios_transcript_before_the_recording_task_is_charged_for_its_length(
     stack, twilio_transcribes
 ):
-    business, _ = await create_business()
-    call = await missed_call(business, conversation=True)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    _, call, sid, url = await recorded_missed_call(stack.twilio, conversation=True)
     assert stack.twilio.transcribe(sid)
     await run_task(transcript_body(sid, call))  # first: the row has no length yet
     assert transcription_usage(stack) == []
@@ -177,10 +163,7 @@ async def test_twilios_transcript_before_the_recording_task_is_charged_for_its_l
 
 
 async def test_an_outage_longer_than_the_hosts_redeliveries_loses_nothing(stack, no_transcriber):
-    business, _ = await create_business()
-    call = await missed_call(business)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    _, call, sid, url = await recorded_missed_call(stack.twilio)
     stack.twilio.fail_recordings = 7  # more failures than maxDequeueCount (5) deliveries
 
     await run_task(report_body(sid, call, url))  # returns: no exception for the host to count
@@ -200,10 +183,7 @@ async def test_past_the_window_an_outage_leaves_it_to_the_sweep_which_rebuilds_t
     stack, no_transcriber, monkeypatch
 ):
     monkeypatch.setattr(voicemail, "TRANSIENT_WINDOW_SECONDS", 0)  # the hour is over
-    business, _ = await create_business()
-    call = await missed_call(business)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    _, call, sid, url = await recorded_missed_call(stack.twilio)
     stack.twilio.fail_recordings = 1
 
     await run_task(report_body(sid, call, url))

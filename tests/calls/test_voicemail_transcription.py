@@ -17,6 +17,7 @@ from tests.calls.voicemail_helpers import (
     drain_recordings,
     make_wav,
     missed_call,
+    recorded_missed_call,
     recording_sid,
     report_body,
     run_task,
@@ -103,10 +104,7 @@ async def test_a_failed_transcription_alerts_at_once_and_the_retry_follows_up(
 
 
 async def test_transcription_gives_up_after_the_last_attempt(stack, transcribing):
-    business, _ = await create_business()
-    call = await missed_call(business)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    business, call, sid, url = await recorded_missed_call(stack.twilio)
     stack.openai.script_transcription(*[Scripted.http_error(503)] * 3)
 
     await run_task(report_body(sid, call, url))
@@ -124,10 +122,7 @@ async def test_transcription_gives_up_after_the_last_attempt(stack, transcribing
 
 
 async def test_a_refused_audio_is_not_retried(stack, transcribing):
-    business, _ = await create_business()
-    call = await missed_call(business)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    _, call, sid, url = await recorded_missed_call(stack.twilio)
     stack.openai.script_transcription(Scripted.http_error(400, "Invalid file format."))
     await run_task(report_body(sid, call, url))
     row = await voicemail_row(sid)
@@ -137,10 +132,7 @@ async def test_a_refused_audio_is_not_retried(stack, transcribing):
 
 async def test_twilio_transcription_fills_the_transcript_and_follows_up(stack, configure):
     configure(TRANSCRIPTION="twilio", LINK_SIGNING_SECRET="test-link-secret")
-    business, _ = await create_business()
-    call = await missed_call(business, conversation=True)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    business, call, sid, url = await recorded_missed_call(stack.twilio, conversation=True)
 
     await run_task(report_body(sid, call, url, duration=9))
     row = await voicemail_row(sid)
@@ -174,10 +166,7 @@ async def test_a_lost_retry_is_queued_again_by_the_timer(stack, transcribing):
     from shared_code.platform import queues
     from tests.helpers import app_function
 
-    business, _ = await create_business()
-    call = await missed_call(business)
-    sid = recording_sid()
-    url = stack.twilio.add_recording(sid, make_wav())
+    _, call, sid, url = await recorded_missed_call(stack.twilio)
     stack.openai.script_transcription(Scripted.http_error(500))
     await run_task(report_body(sid, call, url))
     await (await queues.get_queue(contracts.RECORDINGS_QUEUE)).clear_messages()  # lost

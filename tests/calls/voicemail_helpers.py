@@ -18,7 +18,7 @@ from azure.functions.queue import QueueMessage
 from shared_code.businesses import store
 from shared_code.contracts import RECORDINGS_QUEUE, RecordingReport
 from shared_code.platform.db import get_pool
-from tests.helpers import _drain, app_function
+from tests.helpers import _drain, app_function, create_business
 
 CALLER = "+13125550123"
 
@@ -97,3 +97,15 @@ async def drain_recordings(max_rounds: int = 20) -> int:
 async def voicemail_row(sid: str) -> Any:
     pool = await get_pool()
     return await pool.fetchrow("SELECT * FROM voicemails WHERE recording_sid = $1", sid)
+
+
+async def recorded_missed_call(
+    twilio: Any, conversation: bool = False
+) -> tuple[store.Business, str, str, str]:
+    """A new business, a missed call on record and its recording (a 1 s WAV) at the fake Twilio;
+    returns (business, CallSid, RecordingSid, RecordingUrl)."""
+    business, _ = await create_business()
+    call = await missed_call(business, conversation=conversation)
+    sid = recording_sid()
+    url = twilio.add_recording(sid, make_wav())
+    return business, call, sid, url

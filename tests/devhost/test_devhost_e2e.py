@@ -8,50 +8,23 @@ import json
 import time
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
-from devhost.host import Runner, start_host
-from devhost.services import free_port
+from devhost.host import Runner
 from devhost.simulate_call import simulate_call
 from shared_code.platform import queues
-
-HOST_JSON = {"extensions": {"queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00"}}}
-CALLER, BUSINESS, OWNER = "+14155550100", "+12125550143", "+12125550199"
+from tests.devhost.hosting import BUSINESS, CALLER, OWNER, create_demo_business, start_devhost
 
 
 @pytest.fixture
 async def host(stack, configure) -> AsyncIterator[Runner]:
-    import function_app
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    configure(
-        TWILIO_ACCOUNT_SID="",  # no account: texts go to the sandbox devhost shows
-        PUBLIC_BASE_URL=url,
-        EVENTGRID_TOPIC_ENDPOINT=f"{url}/runtime/topic/api/events",
-        VOICEMAIL_RETENTION_SCHEDULE="0 30 4 * * *",  # the retention timer's %setting%
-    )
-    runner = await start_host(
-        function_app, port, host_json=HOST_JSON, run_timers=False, event_retry_delays=(0.2,)
-    )
+    runner = await start_devhost(configure)
     yield runner
     await runner.stop()
 
 
 async def test_simulated_missed_call_texts_the_caller_and_alerts_the_owner(stack, host):
-    async with aiohttp.ClientSession() as session:
-        created = await session.post(
-            f"{host.url}/api/v1/businesses",
-            headers={"Authorization": f"Bearer {stack.admin_key}"},
-            json={
-                "name": "Demo Plumbing",
-                "phone_number": BUSINESS,
-                "owner_phone": OWNER,
-                "time_zone": "America/Chicago",
-            },
-        )
-        assert created.status == 201, await created.text()
+    await create_demo_business(host.url, stack.admin_key)
 
     printed: list[str] = []
     texts = await simulate_call(

@@ -16,34 +16,22 @@ from typing import Any
 import aiohttp
 import pytest
 
-from devhost.host import Runner, start_host
-from devhost.services import free_port
+from devhost.host import Runner
 from devhost.simulate import fetch_transcript, show_transcript, simulate_sms
 from devhost.simulate_call import simulate_call
 from shared_code.platform import queues
+from tests.devhost.hosting import BUSINESS, CALLER, OWNER, create_demo_business, start_devhost
 
-HOST_JSON = {"extensions": {"queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00"}}}
-CALLER, BUSINESS, OWNER = "+14155550100", "+12125550143", "+12125550199"
 WAIT = 30.0
 CUSTOMER_TEXTS = ("My kitchen sink is leaking", "I'm Dana Reyes", "1234 Oak Street, 60614")
 
 
 @pytest.fixture
 async def host(stack, configure) -> AsyncIterator[Runner]:
-    import function_app
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    configure(
-        TWILIO_ACCOUNT_SID="",  # no account: texts go to the sandbox devhost shows
-        PUBLIC_BASE_URL=url,
-        EVENTGRID_TOPIC_ENDPOINT=f"{url}/runtime/topic/api/events",
-        VOICEMAIL_RETENTION_SCHEDULE="0 30 4 * * *",  # the retention timer's %setting%
+    runner = await start_devhost(
+        configure,
         BURST_WINDOW_SECONDS="0",
         OPENAI_API_KEY="",  # the scripted intake answers
-    )
-    runner = await start_host(
-        function_app, port, host_json=HOST_JSON, run_timers=False, event_retry_delays=(0.2,)
     )
     yield runner
     await runner.stop()
@@ -76,18 +64,7 @@ async def owner_says(host: Runner, body: str, printed: list[str]) -> list[dict[s
 
 
 async def test_newcomer_conversation_with_owner_takeover_and_transcript(stack, host):
-    async with aiohttp.ClientSession() as session:
-        created = await session.post(
-            f"{host.url}/api/v1/businesses",
-            headers={"Authorization": f"Bearer {stack.admin_key}"},
-            json={
-                "name": "Demo Plumbing",
-                "phone_number": BUSINESS,
-                "owner_phone": OWNER,
-                "time_zone": "America/Chicago",
-            },
-        )
-        assert created.status == 201, await created.text()
+    await create_demo_business(host.url, stack.admin_key)
 
     printed: list[str] = []
     # 1. The missed call: the caller gets the text-back, the owner an alert naming the ref.

@@ -21,46 +21,22 @@ from typing import Any
 import aiohttp
 import pytest
 
-from devhost.host import Runner, start_host
+from devhost.host import Runner
 from devhost.sandbox_twilio import recording_url
-from devhost.services import free_port
 from devhost.simulate import DEFAULT_ACCOUNT_SID
 from devhost.simulate_call import LISTEN_LINK, simulate_call, voicemail_blobs
+from tests.devhost.hosting import BUSINESS, CALLER, OWNER, create_demo_business, start_devhost
 
-HOST_JSON = {"extensions": {"queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00"}}}
-CALLER, BUSINESS, OWNER = "+14155550100", "+12125550143", "+12125550199"
 WAIT = 45.0
 
 
 @pytest.fixture
 async def host(stack, configure) -> AsyncIterator[Runner]:
-    import function_app
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    configure(
-        TWILIO_ACCOUNT_SID="",  # sandbox: texts stored, recordings from devhost's sandbox Twilio
-        PUBLIC_BASE_URL=url,
-        EVENTGRID_TOPIC_ENDPOINT=f"{url}/runtime/topic/api/events",
-        LINK_SIGNING_SECRET="e2e-link-secret",
-        TRANSCRIPTION="none",
-        VOICEMAIL_RETENTION_SCHEDULE="0 30 4 * * *",  # the retention timer's %setting%
+    # sandbox: texts stored, recordings from devhost's sandbox Twilio
+    runner = await start_devhost(
+        configure, LINK_SIGNING_SECRET="e2e-link-secret", TRANSCRIPTION="none"
     )
-    runner = await start_host(
-        function_app, port, host_json=HOST_JSON, run_timers=False, event_retry_delays=(0.2,)
-    )
-    async with aiohttp.ClientSession() as session:
-        created = await session.post(
-            f"{url}/api/v1/businesses",
-            headers={"Authorization": f"Bearer {stack.admin_key}"},
-            json={
-                "name": "Demo Plumbing",
-                "phone_number": BUSINESS,
-                "owner_phone": OWNER,
-                "time_zone": "America/Chicago",
-            },
-        )
-        assert created.status == 201, await created.text()
+    await create_demo_business(runner.url, stack.admin_key)
     yield runner
     await settled(runner)
     await runner.stop()
